@@ -1,0 +1,13 @@
+//! smileyd: post-call satisfaction surveys over SIP.
+//!
+//! Data flows one way: SIP (`sip`) → the per-call task (`call`) → the survey
+//! state machine (`survey`) → the store (`store`) → the HTTP API (`api`).
+
+pub mod api;
+pub mod call;
+pub mod config;
+pub mod media;
+pub mod model;
+pub mod sip;
+pub mod store;
+pub mod survey;

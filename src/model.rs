@@ -1,0 +1,69 @@
+//! Domain types shared by the call path, the store and the API.
+
+use serde::{Deserialize, Serialize};
+
+/// How a digit reached us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DtmfSource {
+    /// RFC 4733 telephone-event in the RTP stream.
+    Rfc4733,
+    /// SIP INFO (application/dtmf-relay or application/dtmf).
+    Info,
+}
+
+impl DtmfSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DtmfSource::Rfc4733 => "rfc4733",
+            DtmfSource::Info => "info",
+        }
+    }
+}
+
+/// One key press, whatever way it came.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Digit {
+    /// '0'-'9', '*', '#', 'A'-'D'.
+    pub key: char,
+    pub source: DtmfSource,
+}
+
+/// A smiley rating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rating {
+    Happy,
+    Sad,
+}
+
+impl Rating {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rating::Happy => "happy",
+            Rating::Sad => "sad",
+        }
+    }
+}
+
+/// How a call that entered the survey ended; every call leaves one, so that
+/// response rates can be computed honestly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallOutcome {
+    Rated,
+    NoInput,
+    HungUp,
+    Failed,
+}
+
+impl CallOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Rated => "rated",
+            CallOutcome::NoInput => "no_input",
+            CallOutcome::HungUp => "hung_up",
+            CallOutcome::Failed => "failed",
+        }
+    }
+}
