@@ -1,1 +1,61 @@
+//! Persistent storage of ratings and call outcomes.
+//!
+//! SQLite by default, PostgreSQL through the very same queries: everything
+//! goes through sqlx's `Any` driver with types both share (TEXT ids that are
+//! UUIDv7 strings, BIGINT UTC milliseconds, `$n` placeholders), and one
+//! `migrations/` directory valid on both.
 
+mod call;
+mod connect;
+mod counts;
+mod cursor;
+mod error;
+mod filter;
+mod measurement;
+mod sql;
+mod time;
+
+#[cfg(test)]
+mod tests;
+
+use sqlx::AnyPool;
+
+pub use call::CallRecord;
+pub use connect::Backend;
+pub use counts::{Counts, Responses};
+pub use cursor::{Cursor, InvalidCursor};
+pub use error::StoreError;
+pub use filter::Filter;
+pub use measurement::{Measurement, NewMeasurement, KIND_SMILEY};
+
+/// Handle to the database; cheap to clone (a shared connection pool).
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens `url` (`sqlite://path` or `postgres://…`), creating a missing
+    /// SQLite file, and applies pending migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        let (pool, backend) = connect::open(url).await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Cheap liveness check for health endpoints.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection, waiting for running queries; for shutdown.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,51 @@
+//! Call records: one per call that entered the survey, rated or not, so that
+//! the response rate has an honest denominator.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::time::to_ms;
+use super::{Store, StoreError};
+use crate::model::CallOutcome;
+
+/// How one surveyed call went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRecord {
+    pub id: Uuid,
+    pub sip_call_id: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: DateTime<Utc>,
+    pub survey: String,
+    pub agent: Option<String>,
+    pub queue: Option<String>,
+    pub caller: Option<String>,
+    pub outcome: CallOutcome,
+    /// The rating this call produced, when `outcome` is `Rated`.
+    pub measurement_id: Option<Uuid>,
+}
+
+impl Store {
+    /// Stores a call record; committed when it returns `Ok`. Recording the
+    /// same id again is a no-op, so a retry cannot count a call twice.
+    pub async fn record_call(&self, c: &CallRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO calls (id, sip_call_id, started_at, ended_at, survey, agent, queue, \
+             caller, outcome, measurement_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(c.id.to_string())
+        .bind(c.sip_call_id.as_str())
+        .bind(to_ms(c.started_at))
+        .bind(to_ms(c.ended_at))
+        .bind(c.survey.as_str())
+        .bind(c.agent.as_deref())
+        .bind(c.queue.as_deref())
+        .bind(c.caller.as_deref())
+        .bind(c.outcome.as_str())
+        .bind(c.measurement_id.map(|id| id.to_string()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

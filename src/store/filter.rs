@@ -1,0 +1,64 @@
+//! Which rows a question is about. One `Filter` serves every query so that the
+//! API's figures (counts, per agent, responses, listings) always agree on what
+//! "this agent, this queue, this window" means.
+
+use chrono::{DateTime, Utc};
+
+use super::sql::{Bind, Sql};
+use super::time::to_ms;
+use crate::model::Rating;
+
+/// Restricts a query; `None` fields do not restrict.
+///
+/// The window is half-open: `from` is included, `to` is not, so consecutive
+/// windows (one day, the next day) never count a rating twice.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub agent: Option<String>,
+    pub queue: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Only applies to measurements; call records have no rating.
+    pub rating: Option<Rating>,
+}
+
+/// Which table the filter is applied to: measurements are placed in time by
+/// when the rating was given, calls by when the call entered the survey.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    Measurements,
+    Calls,
+}
+
+impl Filter {
+    /// Conditions (with their binds registered in `sql`) for this filter.
+    pub(crate) fn conditions(&self, sql: &mut Sql, target: Target) -> Vec<String> {
+        let time_col = match target {
+            Target::Measurements => "created_at",
+            Target::Calls => "started_at",
+        };
+        let mut c = Vec::new();
+        if let Some(agent) = &self.agent {
+            c.push(format!("agent = {}", sql.bind(Bind::Text(agent.clone()))));
+        }
+        if let Some(queue) = &self.queue {
+            c.push(format!("queue = {}", sql.bind(Bind::Text(queue.clone()))));
+        }
+        if let Some(from) = self.from {
+            c.push(format!(
+                "{time_col} >= {}",
+                sql.bind(Bind::Int(to_ms(from)))
+            ));
+        }
+        if let Some(to) = self.to {
+            c.push(format!("{time_col} < {}", sql.bind(Bind::Int(to_ms(to)))));
+        }
+        if let (Target::Measurements, Some(rating)) = (target, self.rating) {
+            c.push(format!(
+                "rating = {}",
+                sql.bind(Bind::Text(rating.as_str().to_owned()))
+            ));
+        }
+        c
+    }
+}

@@ -1,0 +1,629 @@
+//! Store tests against real databases: a SQLite file in a temp dir always,
+//! and a freshly created PostgreSQL database when one answers on
+//! 127.0.0.1:5432 (or at `SMILEYD_TEST_PG`), dropped afterwards.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use sqlx::{AnyConnection, Connection, Executor};
+use uuid::Uuid;
+
+use super::*;
+use crate::model::{CallOutcome, DtmfSource, Rating};
+
+/// A throwaway SQLite database; the directory goes when this is dropped.
+pub(crate) struct TempSqlite {
+    pub store: Store,
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TempSqlite {
+    pub(crate) async fn new() -> TempSqlite {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("smileyd.db").display());
+        let store = Store::connect(&url).await.expect("open sqlite store");
+        TempSqlite {
+            store,
+            url,
+            _dir: dir,
+        }
+    }
+}
+
+fn pg_base() -> String {
+    std::env::var("SMILEYD_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+async fn pg_admin() -> Option<AnyConnection> {
+    sqlx::any::install_default_drivers();
+    let url = format!("{}/postgres", pg_base());
+    match tokio::time::timeout(Duration::from_secs(3), AnyConnection::connect(&url)).await {
+        Ok(Ok(c)) => Some(c),
+        _ => None,
+    }
+}
+
+/// Runs `test` on a store backed by a new PostgreSQL database, dropping the
+/// database afterwards even when the test panics. Skips (with a note) when no
+/// server answers.
+async fn on_postgres<F, Fut>(name: &str, test: F)
+where
+    F: FnOnce(Store) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(mut admin) = pg_admin().await else {
+        eprintln!(
+            "note: PostgreSQL not reachable at {}; skipping {name} on postgres",
+            pg_base()
+        );
+        return;
+    };
+    let db = format!("smileyd_test_{}", Uuid::now_v7().simple());
+    admin
+        .execute(format!("CREATE DATABASE {db}").as_str())
+        .await
+        .expect("create test database");
+    let outcome = match Store::connect(&format!("{}/{db}", pg_base())).await {
+        Ok(store) => {
+            let r = tokio::spawn(test(store.clone())).await;
+            store.close().await;
+            r.map_err(|e| e.into_panic())
+        }
+        Err(e) => Err(Box::new(format!("open postgres store: {e}")) as Box<_>),
+    };
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str())
+        .await
+        .expect("drop test database");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Declares `$name` as a test on SQLite and on PostgreSQL.
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                let db = super::TempSqlite::new().await;
+                super::$name(db.store.clone()).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                super::on_postgres(stringify!($name), super::$name).await;
+            }
+        }
+    )*};
+}
+
+both_backends!(
+    round_trip,
+    insert_is_idempotent,
+    satisfaction_counts,
+    satisfaction_filters,
+    per_agent_ranking,
+    responses_by_outcome,
+    pagination_is_stable_under_inserts,
+    pagination_with_filter_and_ties,
+    concurrent_writers,
+);
+
+pub(crate) fn at(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().expect("valid ms")
+}
+
+/// Base time for the fixtures: 2024-11-23T12:00:00Z.
+pub(crate) const T0: i64 = 1_732_363_200_000;
+
+pub(crate) fn rating(agent: Option<&str>, r: Rating, ms: i64) -> NewMeasurement {
+    NewMeasurement {
+        id: Uuid::now_v7(),
+        created_at: at(ms),
+        survey: "smiley".into(),
+        rating: r,
+        digit: if r == Rating::Happy { '1' } else { '2' },
+        dtmf_source: DtmfSource::Rfc4733,
+        agent: agent.map(str::to_owned),
+        queue: Some("support".into()),
+        original_call_id: None,
+        sip_call_id: format!("{}@pbx", Uuid::now_v7().simple()),
+        caller: Some("+4930123456".into()),
+    }
+}
+
+pub(crate) async fn insert_many(store: &Store, agent: Option<&str>, r: Rating, n: usize, ms: i64) {
+    for _ in 0..n {
+        store
+            .insert_measurement(&rating(agent, r, ms))
+            .await
+            .expect("insert");
+    }
+}
+
+fn call(agent: Option<&str>, outcome: CallOutcome, ms: i64) -> CallRecord {
+    CallRecord {
+        id: Uuid::now_v7(),
+        sip_call_id: format!("{}@pbx", Uuid::now_v7().simple()),
+        started_at: at(ms),
+        ended_at: at(ms + 15_000),
+        survey: "smiley".into(),
+        agent: agent.map(str::to_owned),
+        queue: Some("support".into()),
+        caller: None,
+        outcome,
+        measurement_id: (outcome == CallOutcome::Rated).then(Uuid::now_v7),
+    }
+}
+
+async fn round_trip(store: Store) {
+    store.ping().await.expect("ping");
+    let m = NewMeasurement {
+        id: Uuid::now_v7(),
+        // Sub-millisecond precision is not kept; milliseconds are.
+        created_at: at(T0 + 123) + chrono::Duration::microseconds(456),
+        survey: "smiley".into(),
+        rating: Rating::Sad,
+        digit: '2',
+        dtmf_source: DtmfSource::Info,
+        agent: Some("O'Brien \"ob\"; DROP TABLE measurements; --".into()),
+        queue: Some("billing ü".into()),
+        original_call_id: Some("orig-1@pbx".into()),
+        sip_call_id: "sip-1@pbx".into(),
+        caller: None,
+    };
+    store.insert_measurement(&m).await.expect("insert");
+    let got = store
+        .get_measurement(&m.id.to_string())
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!(
+        got,
+        Measurement {
+            id: m.id,
+            created_at: at(T0 + 123),
+            survey: "smiley".into(),
+            kind: "smiley".into(),
+            score: 0,
+            rating: Rating::Sad,
+            digit: '2',
+            dtmf_source: DtmfSource::Info,
+            agent: m.agent.clone(),
+            queue: m.queue.clone(),
+            original_call_id: Some("orig-1@pbx".into()),
+            sip_call_id: "sip-1@pbx".into(),
+            caller: None,
+        }
+    );
+    assert_eq!(
+        store
+            .get_measurement(&Uuid::now_v7().to_string())
+            .await
+            .expect("get"),
+        None
+    );
+    assert_eq!(
+        store.get_measurement("not-a-uuid").await.expect("get"),
+        None
+    );
+
+    let happy = rating(Some("ann"), Rating::Happy, T0);
+    store.insert_measurement(&happy).await.expect("insert");
+    let got = store
+        .get_measurement(&happy.id.to_string())
+        .await
+        .expect("get")
+        .expect("found");
+    assert_eq!((got.score, got.rating, got.digit), (1, Rating::Happy, '1'));
+}
+
+async fn insert_is_idempotent(store: Store) {
+    let m = rating(Some("ann"), Rating::Happy, T0);
+    store.insert_measurement(&m).await.expect("first insert");
+    store.insert_measurement(&m).await.expect("retried insert");
+    let c = store
+        .satisfaction(&Filter::default())
+        .await
+        .expect("counts");
+    assert_eq!(c, Counts { happy: 1, sad: 0 });
+
+    let rec = call(Some("ann"), CallOutcome::Rated, T0);
+    store.record_call(&rec).await.expect("first record");
+    store.record_call(&rec).await.expect("retried record");
+    let r = store
+        .responses(&Filter::default())
+        .await
+        .expect("responses");
+    assert_eq!(r.offered, 1);
+}
+
+async fn satisfaction_counts(store: Store) {
+    let empty = store
+        .satisfaction(&Filter::default())
+        .await
+        .expect("counts");
+    assert_eq!(empty, Counts::default());
+    assert_eq!(empty.happy_pct(), None);
+
+    insert_many(&store, Some("ann"), Rating::Happy, 41, T0).await;
+    insert_many(&store, Some("ann"), Rating::Sad, 9, T0 + 1).await;
+    insert_many(&store, Some("bob"), Rating::Sad, 3, T0 + 2).await;
+
+    let ann = Filter {
+        agent: Some("ann".into()),
+        ..Filter::default()
+    };
+    let c = store.satisfaction(&ann).await.expect("counts");
+    assert_eq!(c, Counts { happy: 41, sad: 9 });
+    assert_eq!(c.total(), 50);
+    assert_eq!(c.happy_pct(), Some(82.0));
+
+    let all = store
+        .satisfaction(&Filter::default())
+        .await
+        .expect("counts");
+    assert_eq!(all, Counts { happy: 41, sad: 12 });
+}
+
+async fn satisfaction_filters(store: Store) {
+    // ann: 2 happy at T0, 1 sad at T0+1h; in queue "sales" 1 happy at T0.
+    insert_many(&store, Some("ann"), Rating::Happy, 2, T0).await;
+    insert_many(&store, Some("ann"), Rating::Sad, 1, T0 + 3_600_000).await;
+    let mut sales = rating(Some("ann"), Rating::Happy, T0);
+    sales.queue = Some("sales".into());
+    store.insert_measurement(&sales).await.expect("insert");
+    insert_many(&store, None, Rating::Sad, 1, T0).await;
+
+    let count = |f: Filter| {
+        let store = store.clone();
+        async move { store.satisfaction(&f).await.expect("counts") }
+    };
+    assert_eq!(
+        count(Filter {
+            queue: Some("sales".into()),
+            ..Filter::default()
+        })
+        .await,
+        Counts { happy: 1, sad: 0 }
+    );
+    // `from` is inclusive, `to` exclusive.
+    assert_eq!(
+        count(Filter {
+            from: Some(at(T0)),
+            to: Some(at(T0 + 3_600_000)),
+            ..Filter::default()
+        })
+        .await,
+        Counts { happy: 3, sad: 1 }
+    );
+    assert_eq!(
+        count(Filter {
+            from: Some(at(T0 + 3_600_000)),
+            ..Filter::default()
+        })
+        .await,
+        Counts { happy: 0, sad: 1 }
+    );
+    assert_eq!(
+        count(Filter {
+            agent: Some("ann".into()),
+            rating: Some(Rating::Sad),
+            ..Filter::default()
+        })
+        .await,
+        Counts { happy: 0, sad: 1 }
+    );
+    assert_eq!(
+        count(Filter {
+            agent: Some("nobody".into()),
+            ..Filter::default()
+        })
+        .await,
+        Counts::default()
+    );
+}
+
+async fn per_agent_ranking(store: Store) {
+    // cat 100 % of 1, bob 100 % of 3, ann 75 % of 4, dan 75 % of 8, none 0 %.
+    insert_many(&store, Some("cat"), Rating::Happy, 1, T0).await;
+    insert_many(&store, Some("bob"), Rating::Happy, 3, T0).await;
+    insert_many(&store, Some("ann"), Rating::Happy, 3, T0).await;
+    insert_many(&store, Some("ann"), Rating::Sad, 1, T0).await;
+    insert_many(&store, Some("dan"), Rating::Happy, 6, T0).await;
+    insert_many(&store, Some("dan"), Rating::Sad, 2, T0).await;
+    insert_many(&store, None, Rating::Sad, 2, T0).await;
+
+    let rows = store
+        .per_agent(&Filter::default())
+        .await
+        .expect("per agent");
+    let names: Vec<Option<&str>> = rows.iter().map(|(a, _)| a.as_deref()).collect();
+    assert_eq!(
+        names,
+        [Some("bob"), Some("cat"), Some("dan"), Some("ann"), None]
+    );
+    assert_eq!(rows[2].1, Counts { happy: 6, sad: 2 });
+    assert_eq!(rows[4].1, Counts { happy: 0, sad: 2 });
+
+    let later = Filter {
+        from: Some(at(T0 + 1)),
+        ..Filter::default()
+    };
+    assert!(store.per_agent(&later).await.expect("per agent").is_empty());
+}
+
+async fn responses_by_outcome(store: Store) {
+    let empty = store
+        .responses(&Filter::default())
+        .await
+        .expect("responses");
+    assert_eq!(empty, Responses::default());
+    assert_eq!(empty.response_rate(), None);
+
+    for (outcome, n) in [
+        (CallOutcome::Rated, 6),
+        (CallOutcome::NoInput, 2),
+        (CallOutcome::HungUp, 1),
+        (CallOutcome::Failed, 1),
+    ] {
+        for _ in 0..n {
+            store
+                .record_call(&call(Some("ann"), outcome, T0))
+                .await
+                .expect("record");
+        }
+    }
+    store
+        .record_call(&call(Some("bob"), CallOutcome::HungUp, T0 + 10))
+        .await
+        .expect("record");
+
+    let ann = Filter {
+        agent: Some("ann".into()),
+        ..Filter::default()
+    };
+    let r = store.responses(&ann).await.expect("responses");
+    assert_eq!(
+        r,
+        Responses {
+            offered: 10,
+            rated: 6,
+            no_input: 2,
+            hung_up: 1,
+            failed: 1
+        }
+    );
+    assert_eq!(r.response_rate(), Some(0.6));
+
+    let window = Filter {
+        from: Some(at(T0 + 10)),
+        to: Some(at(T0 + 11)),
+        ..Filter::default()
+    };
+    let r = store.responses(&window).await.expect("responses");
+    assert_eq!((r.offered, r.hung_up), (1, 1));
+}
+
+/// Walks every page; returns ids in order.
+async fn walk(store: &Store, f: &Filter, limit: u32) -> Vec<Uuid> {
+    let mut ids = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (items, next) = store
+            .list_measurements(f, limit, cursor)
+            .await
+            .expect("list");
+        assert!(items.len() <= limit as usize);
+        ids.extend(items.iter().map(|m| m.id));
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return ids,
+        }
+    }
+}
+
+async fn pagination_is_stable_under_inserts(store: Store) {
+    // 25 ratings one millisecond apart, so their order is plain.
+    let mut expected = Vec::new();
+    for i in 0..25 {
+        let m = rating(Some("ann"), Rating::Happy, T0 + i);
+        store.insert_measurement(&m).await.expect("insert");
+        expected.push(m.id);
+    }
+    expected.reverse(); // newest first
+
+    let f = Filter::default();
+    let (p1, c1) = store.list_measurements(&f, 10, None).await.expect("page 1");
+    let c1 = c1.expect("more after page 1");
+    // New ratings arrive at the head while the client is paging.
+    insert_many(&store, Some("ann"), Rating::Sad, 3, T0 + 1_000).await;
+    let (p2, c2) = store
+        .list_measurements(&f, 10, Some(c1))
+        .await
+        .expect("page 2");
+    let c2 = c2.expect("more after page 2");
+    insert_many(&store, Some("ann"), Rating::Sad, 3, T0 + 2_000).await;
+    // A cursor survives being sent to a client and back.
+    let c2: Cursor = c2.to_string().parse().expect("cursor parses");
+    let (p3, c3) = store
+        .list_measurements(&f, 10, Some(c2))
+        .await
+        .expect("page 3");
+    assert_eq!(c3, None);
+    assert_eq!((p1.len(), p2.len(), p3.len()), (10, 10, 5));
+
+    let seen: Vec<Uuid> = p1.iter().chain(&p2).chain(&p3).map(|m| m.id).collect();
+    assert_eq!(seen, expected, "no duplicates, no gaps, newest first");
+
+    // An exact multiple of the page size ends without an empty last page.
+    let (_, next) = store
+        .list_measurements(
+            &Filter {
+                rating: Some(Rating::Sad),
+                ..Filter::default()
+            },
+            6,
+            None,
+        )
+        .await
+        .expect("list");
+    assert_eq!(next, None);
+}
+
+async fn pagination_with_filter_and_ties(store: Store) {
+    // Many ratings in the same millisecond: the id breaks the tie.
+    insert_many(&store, Some("ann"), Rating::Happy, 17, T0).await;
+    insert_many(&store, Some("ann"), Rating::Sad, 5, T0).await;
+    insert_many(&store, Some("bob"), Rating::Happy, 4, T0).await;
+
+    let ann_happy = Filter {
+        agent: Some("ann".into()),
+        rating: Some(Rating::Happy),
+        ..Filter::default()
+    };
+    let ids = walk(&store, &ann_happy, 4).await;
+    assert_eq!(ids.len(), 17);
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 17);
+    let mut sorted = ids.clone();
+    sorted.sort_by(|a, b| b.to_string().cmp(&a.to_string()));
+    assert_eq!(ids, sorted, "ties ordered by id, descending");
+
+    let all = walk(&store, &Filter::default(), 1).await;
+    assert_eq!(all.iter().collect::<HashSet<_>>().len(), 26);
+    let big = walk(&store, &Filter::default(), 1000).await;
+    assert_eq!(all, big);
+}
+
+async fn concurrent_writers(store: Store) {
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = if i % 4 == 0 {
+                Rating::Sad
+            } else {
+                Rating::Happy
+            };
+            store
+                .insert_measurement(&rating(Some("ann"), r, T0 + i))
+                .await
+                .expect("concurrent insert");
+            store
+                .record_call(&call(Some("ann"), CallOutcome::Rated, T0 + i))
+                .await
+                .expect("concurrent record");
+            store.satisfaction(&Filter::default()).await.expect("read");
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let c = store
+        .satisfaction(&Filter::default())
+        .await
+        .expect("counts");
+    assert_eq!(c, Counts { happy: 30, sad: 10 });
+    assert_eq!(
+        store.responses(&Filter::default()).await.expect("r").rated,
+        40
+    );
+}
+
+#[tokio::test]
+async fn sqlite_file_is_created_with_durable_settings() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("sub-less.db");
+    assert!(!path.exists());
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::connect(&url).await.expect("open");
+    assert!(path.exists(), "file created on first start");
+    assert_eq!(store.backend(), Backend::Sqlite);
+
+    let mut conn = store.pool.acquire().await.expect("conn");
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("journal_mode");
+    assert_eq!(mode.to_lowercase(), "wal");
+    // 2 = FULL: the WAL is synced on every commit.
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("synchronous");
+    assert_eq!(sync, 2);
+    let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("busy_timeout");
+    assert!(busy >= 1000, "busy_timeout {busy}");
+    drop(conn);
+
+    let m = rating(Some("ann"), Rating::Happy, T0);
+    store.insert_measurement(&m).await.expect("insert");
+    store.close().await;
+
+    // Reopening applies no migration twice and finds the committed row.
+    let again = Store::connect(&url).await.expect("reopen");
+    assert!(again
+        .get_measurement(&m.id.to_string())
+        .await
+        .expect("get")
+        .is_some());
+}
+
+#[tokio::test]
+async fn committed_rating_is_visible_to_another_process_view() {
+    // A second, independent pool stands in for another process: what
+    // insert_measurement acknowledged must already be in the file.
+    let db = TempSqlite::new().await;
+    let other = Store::connect(&db.url).await.expect("second pool");
+    let m = rating(Some("ann"), Rating::Sad, T0);
+    db.store.insert_measurement(&m).await.expect("insert");
+    assert_eq!(
+        other.get_measurement(&m.id.to_string()).await.expect("get"),
+        db.store
+            .get_measurement(&m.id.to_string())
+            .await
+            .expect("get")
+    );
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_works() {
+    let store = Store::connect("sqlite::memory:").await.expect("open");
+    store
+        .insert_measurement(&rating(None, Rating::Happy, T0))
+        .await
+        .expect("insert");
+    assert_eq!(
+        store
+            .satisfaction(&Filter::default())
+            .await
+            .expect("counts"),
+        Counts { happy: 1, sad: 0 }
+    );
+}
+
+#[tokio::test]
+async fn unsupported_url_is_an_error() {
+    let err = Store::connect("mysql://u:secret@h/db")
+        .await
+        .expect_err("rejected");
+    assert!(matches!(err, StoreError::UnsupportedUrl(_)));
+    assert!(!err.to_string().contains("secret"));
+}
+
+#[test]
+fn ranking_is_exact() {
+    let a = Counts { happy: 1, sad: 2 };
+    let b = Counts { happy: 2, sad: 4 };
+    // Same share: more ratings first.
+    assert_eq!(b.rank(&a), std::cmp::Ordering::Less);
+    assert_eq!(Counts { happy: 0, sad: 0 }.happy_pct(), None);
+    assert_eq!(Counts { happy: 41, sad: 9 }.happy_pct(), Some(82.0));
+}
