@@ -1,1 +1,313 @@
+//! One task per call: it owns the call's media session and survey state
+//! machine, turns SIP and RTP events into survey inputs, commits the rating
+//! and ends the call.
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::media::{self, MediaCommand, MediaConfig, MediaEvent, PromptSet};
+use crate::model::{CallOutcome, Digit, Rating};
+use crate::sip::message::{self, Message};
+use crate::sip::{CallEvent, Endpoint, IncomingCall};
+use crate::store::{CallRecord, NewMeasurement, Store};
+use crate::survey::{Action, Input, Survey, SurveySettings};
+
+/// How long a commit may take before the caller is told goodbye instead of thanks.
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub static ACTIVE_CALLS: AtomicI64 = AtomicI64::new(0);
+pub static OUTCOMES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+pub static RATINGS_HAPPY: AtomicU64 = AtomicU64::new(0);
+pub static RATINGS_SAD: AtomicU64 = AtomicU64::new(0);
+
+fn outcome_index(o: CallOutcome) -> usize {
+    match o {
+        CallOutcome::Rated => 0,
+        CallOutcome::NoInput => 1,
+        CallOutcome::HungUp => 2,
+        CallOutcome::Failed => 3,
+    }
+}
+
+/// What every call shares.
+pub struct CallContext {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub prompts: RwLock<Arc<PromptSet>>,
+    pub endpoint: Endpoint,
+}
+
+/// Who the call was about, read once when it arrives.
+struct Parties {
+    agent: Option<String>,
+    queue: Option<String>,
+    original_call_id: Option<String>,
+    caller: Option<String>,
+}
+
+fn header_value(invite: &Message, name: &str) -> Option<String> {
+    invite
+        .header(name)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.chars().take(256).collect())
+}
+
+impl Parties {
+    fn of(invite: &Message, cfg: &Config) -> Parties {
+        let caller = invite.header("From").map(|f| {
+            let uri = message::uri_of(f);
+            message::uri_user(uri)
+                .unwrap_or(uri)
+                .chars()
+                .take(256)
+                .collect()
+        });
+        Parties {
+            agent: header_value(invite, &cfg.agent_header),
+            queue: header_value(invite, &cfg.queue_header),
+            original_call_id: header_value(invite, &cfg.original_call_id_header),
+            caller,
+        }
+    }
+}
+
+/// Runs one call to its end.
+pub async fn run(ctx: Arc<CallContext>, call: IncomingCall) {
+    ACTIVE_CALLS.fetch_add(1, Ordering::Relaxed);
+    let started = Utc::now();
+    let parties = Parties::of(&call.invite, &ctx.config);
+    let key = call.key.clone();
+    let (outcome, measurement) = drive(&ctx, call, &parties).await;
+    let ended = Utc::now();
+    OUTCOMES[outcome_index(outcome)].fetch_add(1, Ordering::Relaxed);
+    let record = CallRecord {
+        id: Uuid::now_v7(),
+        sip_call_id: key.call_id.clone(),
+        started_at: started,
+        ended_at: ended,
+        survey: "smiley".into(),
+        agent: parties.agent.clone(),
+        queue: parties.queue.clone(),
+        caller: parties.caller.clone(),
+        outcome,
+        measurement_id: measurement.map(|(id, _)| id),
+    };
+    if let Err(e) = ctx.store.record_call(&record).await {
+        tracing::error!(call_id = %key.call_id, error = %e, "could not store the call outcome");
+    }
+    ACTIVE_CALLS.fetch_sub(1, Ordering::Relaxed);
+    tracing::info!(
+        call_id = %key.call_id,
+        agent = parties.agent.as_deref().unwrap_or("-"),
+        queue = parties.queue.as_deref().unwrap_or("-"),
+        outcome = outcome.as_str(),
+        rating = measurement.map(|(_, r)| r.as_str()).unwrap_or("-"),
+        secs = (ended - started).num_milliseconds() as f64 / 1000.0,
+        "call finished"
+    );
+}
+
+/// Why the loop stopped.
+enum End {
+    /// We hang up, with this outcome.
+    Local(CallOutcome),
+    /// The caller is gone (BYE, CANCEL, vanished media).
+    Remote,
+}
+
+async fn drive(
+    ctx: &CallContext,
+    mut call: IncomingCall,
+    parties: &Parties,
+) -> (CallOutcome, Option<(Uuid, Rating)>) {
+    let cfg = &ctx.config;
+    let prompts = ctx.prompts.read().map(|p| p.clone()).unwrap_or_default();
+    let remote = call
+        .negotiated
+        .and_then(|n| n.remote.map(|addr| (addr, n.codec, n.event_pt)));
+    let media_cfg = MediaConfig {
+        symmetric_rtp: cfg.symmetric_rtp,
+        media_timeout: cfg.media_timeout,
+    };
+    let mut media = match media::spawn(call.socket, call.lease, remote, media_cfg) {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(error = %e, "could not start media");
+            ctx.endpoint.hangup(&call.key).await;
+            return (CallOutcome::Failed, None);
+        }
+    };
+    let settings = SurveySettings {
+        digit_timeout: cfg.digit_timeout,
+        attempts: cfg.attempts,
+        happy_keys: cfg.happy_keys.clone(),
+        sad_keys: cfg.sad_keys.clone(),
+    };
+    let hard_stop = Instant::now() + cfg.max_call;
+    let mut survey: Option<Survey> = None;
+    let mut pending: Vec<Action> = Vec::new();
+    let mut timer: Option<Instant> = None;
+    let mut measurement: Option<(Uuid, Rating)> = None;
+    // The survey starts when the 200 is acknowledged: audio sent before the
+    // ACK may be dropped by the caller's side.
+    let end = loop {
+        // Carry out what the survey asked for.
+        while let Some(action) = (!pending.is_empty()).then(|| pending.remove(0)) {
+            let Some(s) = survey.as_mut() else { break };
+            match action {
+                Action::Play(name) => match prompts.get(&cfg.language, name.file_stem()) {
+                    Some(p) => {
+                        let _ = media.commands.send(MediaCommand::Play(p)).await;
+                    }
+                    None => {
+                        tracing::error!(prompt = name.file_stem(), "prompt missing");
+                        pending.extend(s.step(Input::PromptFinished));
+                    }
+                },
+                Action::StopPrompt => {
+                    let _ = media.commands.send(MediaCommand::StopPlayback).await;
+                }
+                Action::StartTimer(d) => timer = Some(Instant::now() + d),
+                Action::CancelTimer => timer = None,
+                Action::Commit(rating, digit) => {
+                    let result = commit(ctx, &call.key.call_id, parties, rating, digit).await;
+                    let input = match result {
+                        Some(id) => {
+                            measurement = Some((id, rating));
+                            Input::Committed
+                        }
+                        None => Input::CommitFailed,
+                    };
+                    pending.extend(s.step(input));
+                }
+                Action::Hangup(outcome) => {
+                    pending.clear();
+                    pending.push(Action::Hangup(outcome));
+                    break;
+                }
+            }
+        }
+        if let Some(Action::Hangup(outcome)) = pending.first().copied() {
+            break End::Local(outcome);
+        }
+        let timer_at = timer.unwrap_or(hard_stop);
+        tokio::select! {
+            ev = call.events.recv() => match ev {
+                Some(CallEvent::Confirmed(answer)) => {
+                    if let Some(n) = answer {
+                        if let Some(addr) = n.remote {
+                            let _ = media.commands.send(MediaCommand::SetRemote { addr, codec: n.codec, dtmf_pt: n.event_pt }).await;
+                        }
+                    }
+                    if survey.is_none() {
+                        let (s, first) = Survey::start(settings.clone());
+                        survey = Some(s);
+                        pending.extend(first);
+                    }
+                }
+                Some(CallEvent::MediaChanged(n)) => {
+                    if let Some(addr) = n.remote {
+                        let _ = media.commands.send(MediaCommand::SetRemote { addr, codec: n.codec, dtmf_pt: n.event_pt }).await;
+                    }
+                }
+                Some(CallEvent::Digit(d)) => feed(&mut survey, &mut pending, Input::Digit(d)),
+                Some(CallEvent::AckTimeout) => break End::Local(CallOutcome::Failed),
+                Some(CallEvent::RemoteHangup) | Some(CallEvent::Cancelled) | None => break End::Remote,
+            },
+            ev = media.events.recv() => match ev {
+                Some(MediaEvent::Digit(d)) => feed(&mut survey, &mut pending, Input::Digit(d)),
+                Some(MediaEvent::PlaybackFinished) => feed(&mut survey, &mut pending, Input::PromptFinished),
+                Some(MediaEvent::MediaTimeout) => {
+                    tracing::info!(call_id = %call.key.call_id, "no RTP from the caller; ending the call");
+                    break End::Local(CallOutcome::HungUp);
+                }
+                None => break End::Local(CallOutcome::Failed),
+            },
+            _ = tokio::time::sleep_until(timer_at) => {
+                if timer.is_some() {
+                    timer = None;
+                    feed(&mut survey, &mut pending, Input::Timeout);
+                } else {
+                    tracing::info!(call_id = %call.key.call_id, "maximum call length reached");
+                    break End::Local(CallOutcome::NoInput);
+                }
+            }
+        }
+    };
+    let _ = media.commands.send(MediaCommand::Shutdown).await;
+    let outcome = match end {
+        End::Local(outcome) => {
+            ctx.endpoint.hangup(&call.key).await;
+            outcome
+        }
+        End::Remote => {
+            ctx.endpoint.forget(&call.key);
+            CallOutcome::HungUp
+        }
+    };
+    // A stored rating makes the call rated, however it ended afterwards.
+    let outcome = if measurement.is_some() {
+        CallOutcome::Rated
+    } else if outcome == CallOutcome::Rated {
+        CallOutcome::Failed
+    } else {
+        outcome
+    };
+    (outcome, measurement)
+}
+
+fn feed(survey: &mut Option<Survey>, pending: &mut Vec<Action>, input: Input) {
+    if let Some(s) = survey.as_mut() {
+        pending.extend(s.step(input));
+    }
+}
+
+/// Stores the rating; returns its id only once it is committed.
+async fn commit(
+    ctx: &CallContext,
+    call_id: &str,
+    parties: &Parties,
+    rating: Rating,
+    digit: Digit,
+) -> Option<Uuid> {
+    let m = NewMeasurement {
+        id: Uuid::now_v7(),
+        created_at: Utc::now(),
+        survey: "smiley".into(),
+        rating,
+        digit: digit.key,
+        dtmf_source: digit.source,
+        agent: parties.agent.clone(),
+        queue: parties.queue.clone(),
+        original_call_id: parties.original_call_id.clone(),
+        sip_call_id: call_id.to_string(),
+        caller: parties.caller.clone(),
+    };
+    match tokio::time::timeout(COMMIT_TIMEOUT, ctx.store.insert_measurement(&m)).await {
+        Ok(Ok(())) => {
+            match rating {
+                Rating::Happy => RATINGS_HAPPY.fetch_add(1, Ordering::Relaxed),
+                Rating::Sad => RATINGS_SAD.fetch_add(1, Ordering::Relaxed),
+            };
+            Some(m.id)
+        }
+        Ok(Err(e)) => {
+            tracing::error!(call_id, error = %e, "rating not stored");
+            None
+        }
+        Err(_) => {
+            tracing::error!(
+                call_id,
+                "rating not stored: the database did not answer in time"
+            );
+            None
+        }
+    }
+}

@@ -1,1 +1,411 @@
+//! Configuration: built-in defaults, then an optional TOML file (--config),
+//! then environment variables and flags. Every top-level key has a flag and a
+//! SMILEYD_* variable; nested tables live in the file only.
 
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ipnet::IpNet;
+use serde::Deserialize;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "smileyd",
+    version,
+    about = "Post-call satisfaction surveys over SIP"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub overrides: Overrides,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check the configuration and exit.
+    CheckConfig,
+}
+
+/// Flags that override the file; each also reads SMILEYD_<NAME>.
+#[derive(Args, Debug, Default)]
+pub struct Overrides {
+    /// TOML configuration file.
+    #[arg(long, env = "SMILEYD_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// SIP address, UDP and TCP (default 0.0.0.0:5060).
+    #[arg(long, env = "SMILEYD_SIP_LISTEN")]
+    pub sip_listen: Option<String>,
+    /// HTTP API address (default 127.0.0.1:8080).
+    #[arg(long, env = "SMILEYD_HTTP_LISTEN")]
+    pub http_listen: Option<String>,
+    /// sqlite://FILE (default sqlite://smileyd.db) or postgres://…
+    #[arg(long, env = "SMILEYD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Directory with <language>/<prompt>.wav (default prompts).
+    #[arg(long, env = "SMILEYD_PROMPTS_DIR")]
+    pub prompts_dir: Option<PathBuf>,
+    /// Directory for recorded comments (default recordings).
+    #[arg(long, env = "SMILEYD_RECORDINGS_DIR")]
+    pub recordings_dir: Option<PathBuf>,
+    /// RTP port range, FIRST-LAST (default 10000-20000).
+    #[arg(long, env = "SMILEYD_RTP_PORTS")]
+    pub rtp_ports: Option<String>,
+    /// Address written into SDP and Contact (default: the local address the INVITE arrived on).
+    #[arg(long, env = "SMILEYD_PUBLIC_IP")]
+    pub public_ip: Option<String>,
+}
+
+/// The file's shape. Unknown keys are errors, so a typo is not silently ignored.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    sip_listen: Option<String>,
+    http_listen: Option<String>,
+    database_url: Option<String>,
+    prompts_dir: Option<PathBuf>,
+    recordings_dir: Option<PathBuf>,
+    rtp_ports: Option<String>,
+    public_ip: Option<String>,
+    #[serde(default)]
+    sip: SipFile,
+    #[serde(default)]
+    media: MediaFile,
+    #[serde(default)]
+    survey: SurveyFile,
+    #[serde(default)]
+    headers: HeadersFile,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct SipFile {
+    t1_ms: Option<u64>,
+    allowed_networks: Option<Vec<String>>,
+    answer_delay_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct MediaFile {
+    symmetric_rtp: Option<bool>,
+    media_timeout_secs: Option<u64>,
+    max_call_secs: Option<u64>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct SurveyFile {
+    digit_timeout_ms: Option<u64>,
+    attempts: Option<u32>,
+    happy_key: Option<String>,
+    sad_key: Option<String>,
+    language: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct HeadersFile {
+    agent: Option<String>,
+    queue: Option<String>,
+    original_call_id: Option<String>,
+}
+
+/// The resolved configuration the daemon runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub sip_listen: SocketAddr,
+    pub http_listen: SocketAddr,
+    pub database_url: String,
+    pub prompts_dir: PathBuf,
+    pub recordings_dir: PathBuf,
+    pub rtp_ports: (u16, u16),
+    pub public_ip: Option<IpAddr>,
+    pub t1: Duration,
+    pub allowed_networks: Vec<IpNet>,
+    pub answer_delay: Duration,
+    pub symmetric_rtp: bool,
+    pub media_timeout: Duration,
+    pub max_call: Duration,
+    pub digit_timeout: Duration,
+    pub attempts: u32,
+    pub happy_keys: Vec<char>,
+    pub sad_keys: Vec<char>,
+    pub language: String,
+    pub agent_header: String,
+    pub queue_header: String,
+    pub original_call_id_header: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
+    #[error("{key}: {message}")]
+    Key { key: String, message: String },
+}
+
+fn key_err(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Key {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+pub const DEFAULT_ALLOWED: &[&str] = &[
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+];
+
+fn parse_addr(key: &str, v: &str) -> Result<SocketAddr, ConfigError> {
+    v.parse().map_err(|_| {
+        key_err(
+            key,
+            format!("'{v}' is not an address:port (e.g. 0.0.0.0:5060)"),
+        )
+    })
+}
+
+fn parse_keys(key: &str, v: &str) -> Result<Vec<char>, ConfigError> {
+    let keys: Vec<char> = v
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ',')
+        .collect();
+    if keys.is_empty() || keys.iter().any(|c| !"0123456789*#ABCD".contains(*c)) {
+        return Err(key_err(
+            key,
+            format!("'{v}' must be DTMF keys (0-9, *, #, A-D)"),
+        ));
+    }
+    Ok(keys)
+}
+
+fn parse_range(v: &str) -> Result<(u16, u16), ConfigError> {
+    let err = || {
+        key_err(
+            "rtp_ports",
+            format!("'{v}' must be FIRST-LAST with 1024 ≤ FIRST < LAST ≤ 65535"),
+        )
+    };
+    let (a, b) = v.split_once('-').ok_or_else(err)?;
+    let (a, b): (u16, u16) = (
+        a.trim().parse().map_err(|_| err())?,
+        b.trim().parse().map_err(|_| err())?,
+    );
+    if a < 1024 || b <= a {
+        return Err(err());
+    }
+    Ok((a, b))
+}
+
+impl Config {
+    /// Resolves defaults, the file and the overrides.
+    pub fn load(o: &Overrides) -> Result<Config, ConfigError> {
+        let file = match &o.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let pick = |flag: &Option<String>, file: &Option<String>, default: &str| {
+            flag.clone()
+                .or_else(|| file.clone())
+                .unwrap_or_else(|| default.to_string())
+        };
+        let sip_listen = parse_addr(
+            "sip_listen",
+            &pick(&o.sip_listen, &file.sip_listen, "0.0.0.0:5060"),
+        )?;
+        let http_listen = parse_addr(
+            "http_listen",
+            &pick(&o.http_listen, &file.http_listen, "127.0.0.1:8080"),
+        )?;
+        let database_url = pick(&o.database_url, &file.database_url, "sqlite://smileyd.db");
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(key_err(
+                "database_url",
+                format!("'{database_url}' must start with sqlite: or postgres://"),
+            ));
+        }
+        let rtp_ports = parse_range(&pick(&o.rtp_ports, &file.rtp_ports, "10000-20000"))?;
+        let public_ip = match o.public_ip.clone().or(file.public_ip.clone()) {
+            Some(v) if !v.is_empty() => Some(
+                v.parse()
+                    .map_err(|_| key_err("public_ip", format!("'{v}' is not an IP address")))?,
+            ),
+            _ => None,
+        };
+        let nets = file
+            .sip
+            .allowed_networks
+            .clone()
+            .unwrap_or_else(|| DEFAULT_ALLOWED.iter().map(|s| s.to_string()).collect());
+        let mut allowed_networks = Vec::new();
+        for n in nets {
+            let net: IpNet = n
+                .parse()
+                .or_else(|_| n.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    key_err(
+                        "sip.allowed_networks",
+                        format!("'{n}' is not a CIDR network"),
+                    )
+                })?;
+            allowed_networks.push(net);
+        }
+        let t1_ms = file.sip.t1_ms.unwrap_or(500);
+        if !(50..=10_000).contains(&t1_ms) {
+            return Err(key_err("sip.t1_ms", "must be between 50 and 10000"));
+        }
+        let attempts = file.survey.attempts.unwrap_or(3);
+        if !(1..=10).contains(&attempts) {
+            return Err(key_err("survey.attempts", "must be between 1 and 10"));
+        }
+        let digit_timeout_ms = file.survey.digit_timeout_ms.unwrap_or(5000);
+        if !(100..=120_000).contains(&digit_timeout_ms) {
+            return Err(key_err(
+                "survey.digit_timeout_ms",
+                "must be between 100 and 120000",
+            ));
+        }
+        let happy_keys = parse_keys(
+            "survey.happy_key",
+            file.survey.happy_key.as_deref().unwrap_or("1"),
+        )?;
+        let sad_keys = parse_keys(
+            "survey.sad_key",
+            file.survey.sad_key.as_deref().unwrap_or("2"),
+        )?;
+        if happy_keys.iter().any(|k| sad_keys.contains(k)) {
+            return Err(key_err(
+                "survey.sad_key",
+                "shares a key with survey.happy_key",
+            ));
+        }
+        let media_timeout = file.media.media_timeout_secs.unwrap_or(30);
+        let max_call = file.media.max_call_secs.unwrap_or(600);
+        if media_timeout == 0 || max_call == 0 {
+            return Err(key_err(
+                "media",
+                "media_timeout_secs and max_call_secs must be positive",
+            ));
+        }
+        let header = |key: &str, v: &Option<String>, d: &str| -> Result<String, ConfigError> {
+            let v = v.clone().unwrap_or_else(|| d.to_string());
+            if v.is_empty()
+                || !v
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(key_err(key, format!("'{v}' is not a header name")));
+            }
+            Ok(v)
+        };
+        Ok(Config {
+            sip_listen,
+            http_listen,
+            database_url,
+            prompts_dir: o
+                .prompts_dir
+                .clone()
+                .or(file.prompts_dir)
+                .unwrap_or_else(|| "prompts".into()),
+            recordings_dir: o
+                .recordings_dir
+                .clone()
+                .or(file.recordings_dir)
+                .unwrap_or_else(|| "recordings".into()),
+            rtp_ports,
+            public_ip,
+            t1: Duration::from_millis(t1_ms),
+            allowed_networks,
+            answer_delay: Duration::from_millis(file.sip.answer_delay_ms.unwrap_or(0)),
+            symmetric_rtp: file.media.symmetric_rtp.unwrap_or(true),
+            media_timeout: Duration::from_secs(media_timeout),
+            max_call: Duration::from_secs(max_call),
+            digit_timeout: Duration::from_millis(digit_timeout_ms),
+            attempts,
+            happy_keys,
+            sad_keys,
+            language: file.survey.language.unwrap_or_else(|| "en".into()),
+            agent_header: header("headers.agent", &file.headers.agent, "X-Agent-Id")?,
+            queue_header: header("headers.queue", &file.headers.queue, "X-Queue")?,
+            original_call_id_header: header(
+                "headers.original_call_id",
+                &file.headers.original_call_id,
+                "X-Original-Call-Id",
+            )?,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        file: file.clone(),
+        message: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| {
+        // toml's message names the key; add the line so the admin finds it.
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+            .map(|l| format!("line {l}: "))
+            .unwrap_or_default();
+        ConfigError::File {
+            file,
+            message: format!("{line}{}", e.message()),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("smileyd.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&Overrides {
+            config: Some(path),
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn defaults() {
+        let c = Config::load(&Overrides::default()).unwrap();
+        assert_eq!(c.sip_listen, "0.0.0.0:5060".parse().unwrap());
+        assert_eq!(c.rtp_ports, (10000, 20000));
+        assert_eq!(c.allowed_networks.len(), 6);
+        assert_eq!(c.happy_keys, vec!['1']);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let e = load_str("[survey]\nattempts = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("survey.attempts"), "{e}");
+        let e = load_str("sip_listen = \"127.0.0.1:5060\"\n\n[media]\nsymetric_rtp = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 4") && e.contains("symetric_rtp"), "{e}");
+        let e = load_str("rtp_ports = \"20000-100\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rtp_ports"), "{e}");
+        let e = load_str("[sip]\nallowed_networks = [\"nonsense\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sip.allowed_networks"), "{e}");
+    }
+}

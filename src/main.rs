@@ -1,1 +1,172 @@
-fn main() {}
+//! smileyd: answers post-call survey calls over SIP and serves the ratings over HTTP.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use clap::Parser;
+use tokio::sync::mpsc;
+
+use smileyd::api;
+use smileyd::call::{self, CallContext, ACTIVE_CALLS};
+use smileyd::config::{Cli, Command, Config};
+use smileyd::media::{PortAllocator, PromptSet};
+use smileyd::sip::timers::Timers;
+use smileyd::sip::{Endpoint, SipSettings, Transport};
+use smileyd::store::Store;
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "smileyd=info".into()),
+        )
+        .init();
+    let config = match Config::load(&cli.overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("smileyd: configuration error: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Some(Command::CheckConfig) = cli.command {
+        println!("configuration is valid");
+        return;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("smileyd: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(serve(config)) {
+        eprintln!("smileyd: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let prompts_dir = config.prompts_dir.clone();
+    let prompts = tokio::task::spawn_blocking(move || PromptSet::load_dir(&prompts_dir))
+        .await?
+        .map_err(|e| anyhow::anyhow!("prompts: {e}"))?;
+    let store = Store::connect(&config.database_url)
+        .await
+        .map_err(|e| anyhow::anyhow!("database {}: {e}", redact(&config.database_url)))?;
+    let (transport, inbound) = Transport::bind(config.sip_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("sip_listen {}: {e}", config.sip_listen))?;
+    let (new_calls_tx, mut new_calls) = mpsc::channel(1024);
+    let endpoint = Endpoint::new(
+        transport,
+        SipSettings {
+            timers: Timers { t1: config.t1 },
+            allowed_networks: config.allowed_networks.clone(),
+            public_ip: config.public_ip,
+            answer_delay: config.answer_delay,
+        },
+        PortAllocator::new(config.rtp_ports.0, config.rtp_ports.1),
+        new_calls_tx,
+    );
+    let draining = Arc::new(AtomicBool::new(false));
+    let api_state = api::ApiState::new(store.clone()).with_draining(draining.clone());
+    let listener = tokio::net::TcpListener::bind(config.http_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("http_listen {}: {e}", config.http_listen))?;
+    let ctx = Arc::new(CallContext {
+        config: config.clone(),
+        store: store.clone(),
+        prompts: RwLock::new(Arc::new(prompts)),
+        endpoint: endpoint.clone(),
+    });
+    tokio::spawn(endpoint.clone().run(inbound));
+    tokio::spawn(async move {
+        while let Some(incoming) = new_calls.recv().await {
+            tokio::spawn(call::run(ctx.clone(), incoming));
+        }
+    });
+    tracing::info!(
+        sip = %config.sip_listen,
+        http = %config.http_listen,
+        database = %redact(&config.database_url),
+        rtp_ports = %format!("{}-{}", config.rtp_ports.0, config.rtp_ports.1),
+        "smileyd ready"
+    );
+    let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(async move {
+        let app =
+            api::router(api_state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_http_rx.await;
+            })
+            .await;
+    });
+
+    shutdown_signal().await;
+    // Stop taking calls (503), let the calls in progress finish, then exit.
+    tracing::info!(
+        active = ACTIVE_CALLS.load(Ordering::Relaxed),
+        "shutting down: no new calls; waiting for calls in progress"
+    );
+    draining.store(true, Ordering::SeqCst);
+    endpoint.drain();
+    let deadline = tokio::time::Instant::now() + config.max_call + Duration::from_secs(5);
+    let mut second_signal = Box::pin(shutdown_signal());
+    while ACTIVE_CALLS.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = &mut second_signal => {
+                tracing::warn!("second signal: exiting without waiting for calls");
+                break;
+            }
+        }
+    }
+    let _ = stop_http_tx.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), http).await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Hides a password in a database URL for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..s + 3], user, &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,359 @@
+//! SDP (RFC 4566) for one audio stream, and the offer/answer rules of
+//! RFC 3264 that smileyd needs: pick PCMU or PCMA in the caller's order and
+//! telephone-event/8000 with the caller's payload type.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::media::g711::Codec;
+
+/// Our payload type for telephone-event when we make the offer.
+pub const OUR_EVENT_PT: u8 = 101;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Direction {
+    fn attr(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+
+    /// RFC 3264 §6.1: the answer mirrors the offered direction.
+    fn answer(self) -> Direction {
+        match self {
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            d => d,
+        }
+    }
+}
+
+/// One m= line of a received description.
+#[derive(Debug, Clone)]
+pub struct MediaLine {
+    pub kind: String,
+    pub port: u16,
+    pub proto: String,
+    pub formats: Vec<String>,
+    pub connection: Option<IpAddr>,
+    /// payload type → (encoding name, clock rate)
+    pub rtpmap: Vec<(u8, String, u32)>,
+    pub direction: Direction,
+}
+
+/// A received session description.
+#[derive(Debug, Clone)]
+pub struct SessionDescription {
+    pub media: Vec<MediaLine>,
+}
+
+/// What was agreed for the audio stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Negotiated {
+    pub remote: Option<SocketAddr>,
+    pub codec: Codec,
+    pub event_pt: Option<u8>,
+    pub direction: Direction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SdpError {
+    #[error("malformed SDP: {0}")]
+    Malformed(String),
+    #[error("no audio stream with PCMU or PCMA over RTP/AVP")]
+    NotAcceptable,
+}
+
+fn parse_conn(v: &str) -> Option<IpAddr> {
+    // c=IN IP4 192.0.2.1 (a multicast TTL suffix is cut off)
+    let mut it = v.split_whitespace();
+    let (_net, _ty, addr) = (it.next()?, it.next()?, it.next()?);
+    addr.split('/').next()?.parse().ok()
+}
+
+impl SessionDescription {
+    pub fn parse(body: &[u8]) -> Result<SessionDescription, SdpError> {
+        let text =
+            std::str::from_utf8(body).map_err(|_| SdpError::Malformed("not UTF-8".into()))?;
+        let mut session_conn = None;
+        let mut session_dir = Direction::SendRecv;
+        let mut media: Vec<MediaLine> = Vec::new();
+        let mut saw_version = false;
+        for line in text.lines() {
+            let line = line.trim_end_matches('\r');
+            if line.is_empty() {
+                continue;
+            }
+            let (k, v) = line
+                .split_once('=')
+                .ok_or_else(|| SdpError::Malformed(format!("line without '=': {line:.40}")))?;
+            match (k, media.last_mut()) {
+                ("v", _) => saw_version = true,
+                ("c", None) => session_conn = parse_conn(v),
+                ("c", Some(m)) => m.connection = parse_conn(v),
+                ("m", _) => {
+                    let mut it = v.split_whitespace();
+                    let kind = it.next().unwrap_or_default().to_string();
+                    let port = it
+                        .next()
+                        .and_then(|p| p.split('/').next())
+                        .and_then(|p| p.parse().ok())
+                        .ok_or_else(|| SdpError::Malformed("bad m= port".into()))?;
+                    let proto = it
+                        .next()
+                        .ok_or_else(|| SdpError::Malformed("m= without proto".into()))?
+                        .to_string();
+                    let formats = it.map(str::to_string).collect();
+                    media.push(MediaLine {
+                        kind,
+                        port,
+                        proto,
+                        formats,
+                        connection: None,
+                        rtpmap: Vec::new(),
+                        direction: session_dir,
+                    });
+                }
+                ("a", m) => {
+                    let (name, value) = v.split_once(':').unwrap_or((v, ""));
+                    let dir = match name {
+                        "sendrecv" => Some(Direction::SendRecv),
+                        "sendonly" => Some(Direction::SendOnly),
+                        "recvonly" => Some(Direction::RecvOnly),
+                        "inactive" => Some(Direction::Inactive),
+                        _ => None,
+                    };
+                    match (dir, m) {
+                        (Some(d), Some(m)) => m.direction = d,
+                        (Some(d), None) => session_dir = d,
+                        (None, Some(m)) if name == "rtpmap" => {
+                            if let Some(entry) = parse_rtpmap(value) {
+                                m.rtpmap.push(entry);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !saw_version {
+            return Err(SdpError::Malformed("no v= line".into()));
+        }
+        for m in &mut media {
+            if m.connection.is_none() {
+                m.connection = session_conn;
+            }
+        }
+        Ok(SessionDescription { media })
+    }
+
+    /// RFC 3264 §6: choose what we can do, in the offerer's order.
+    /// Returns the index of the audio m-line used and the agreement.
+    pub fn negotiate(&self) -> Result<(usize, Negotiated), SdpError> {
+        for (idx, m) in self.media.iter().enumerate() {
+            if !m.kind.eq_ignore_ascii_case("audio") || m.port == 0 {
+                continue;
+            }
+            if !(m.proto.eq_ignore_ascii_case("RTP/AVP")
+                || m.proto.eq_ignore_ascii_case("RTP/AVPF"))
+            {
+                continue;
+            }
+            let codec = m.formats.iter().find_map(|f| {
+                let pt: u8 = f.parse().ok()?;
+                match m.rtpmap.iter().find(|(p, _, _)| *p == pt) {
+                    Some((_, name, rate)) if *rate == 8000 => Codec::from_name(name),
+                    Some(_) => None,
+                    // RFC 3551 static payload types may come without rtpmap.
+                    None => Codec::from_payload_type(pt),
+                }
+            });
+            let Some(codec) = codec else { continue };
+            let event_pt = m.formats.iter().find_map(|f| {
+                let pt: u8 = f.parse().ok()?;
+                m.rtpmap
+                    .iter()
+                    .find(|(p, name, rate)| {
+                        *p == pt && name.eq_ignore_ascii_case("telephone-event") && *rate == 8000
+                    })
+                    .map(|_| pt)
+            });
+            let remote = m
+                .connection
+                .filter(|ip| !ip.is_unspecified())
+                .map(|ip| SocketAddr::new(ip, m.port));
+            return Ok((
+                idx,
+                Negotiated {
+                    remote,
+                    codec,
+                    event_pt,
+                    direction: m.direction,
+                },
+            ));
+        }
+        Err(SdpError::NotAcceptable)
+    }
+}
+
+fn parse_rtpmap(v: &str) -> Option<(u8, String, u32)> {
+    // a=rtpmap:101 telephone-event/8000
+    let (pt, enc) = v.trim().split_once(char::is_whitespace)?;
+    let mut parts = enc.trim().split('/');
+    let name = parts.next()?.to_string();
+    let rate = parts.next()?.parse().ok()?;
+    Some((pt.parse().ok()?, name, rate))
+}
+
+/// Our side of the session: what we write into SDP.
+#[derive(Debug, Clone)]
+pub struct LocalMedia {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub session_id: u64,
+    pub version: u64,
+}
+
+fn header_lines(local: &LocalMedia, out: &mut String) {
+    let fam = if local.ip.is_ipv4() { "IP4" } else { "IP6" };
+    out.push_str("v=0\r\n");
+    out.push_str(&format!(
+        "o=smileyd {} {} IN {} {}\r\n",
+        local.session_id, local.version, fam, local.ip
+    ));
+    out.push_str("s=smileyd\r\n");
+    out.push_str(&format!("c=IN {} {}\r\n", fam, local.ip));
+    out.push_str("t=0 0\r\n");
+}
+
+fn audio_lines(codecs: &[Codec], event_pt: Option<u8>, dir: Direction, out: &mut String) {
+    for c in codecs {
+        out.push_str(&format!(
+            "a=rtpmap:{} {}/8000\r\n",
+            c.payload_type(),
+            c.encoding_name()
+        ));
+    }
+    if let Some(pt) = event_pt {
+        out.push_str(&format!(
+            "a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-15\r\n"
+        ));
+    }
+    out.push_str("a=ptime:20\r\n");
+    out.push_str(&format!("a={}\r\n", dir.attr()));
+}
+
+fn fmt_list(codecs: &[Codec], event_pt: Option<u8>) -> String {
+    let mut s: Vec<String> = codecs
+        .iter()
+        .map(|c| c.payload_type().to_string())
+        .collect();
+    if let Some(pt) = event_pt {
+        s.push(pt.to_string());
+    }
+    s.join(" ")
+}
+
+/// RFC 3264 §6: the answer has as many m-lines as the offer; the ones we
+/// do not take are answered with port 0.
+pub fn answer(
+    offer: &SessionDescription,
+    used: usize,
+    n: &Negotiated,
+    local: &LocalMedia,
+) -> String {
+    let mut out = String::with_capacity(320);
+    header_lines(local, &mut out);
+    for (idx, m) in offer.media.iter().enumerate() {
+        if idx == used {
+            let proto = m.proto.clone();
+            out.push_str(&format!(
+                "m=audio {} {} {}\r\n",
+                local.port,
+                proto,
+                fmt_list(&[n.codec], n.event_pt)
+            ));
+            audio_lines(&[n.codec], n.event_pt, n.direction.answer(), &mut out);
+        } else {
+            let fmt = m.formats.first().cloned().unwrap_or_else(|| "0".into());
+            out.push_str(&format!("m={} 0 {} {}\r\n", m.kind, m.proto, fmt));
+        }
+    }
+    out
+}
+
+/// Our offer, for an INVITE that came without one (delayed offer).
+pub fn offer(local: &LocalMedia) -> String {
+    let codecs = [Codec::Pcmu, Codec::Pcma];
+    let mut out = String::with_capacity(320);
+    header_lines(local, &mut out);
+    out.push_str(&format!(
+        "m=audio {} RTP/AVP {}\r\n",
+        local.port,
+        fmt_list(&codecs, Some(OUR_EVENT_PT))
+    ));
+    audio_lines(&codecs, Some(OUR_EVENT_PT), Direction::SendRecv, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINPHONE: &str = "v=0\r\no=x 1 1 IN IP4 192.168.1.5\r\ns=Talk\r\nc=IN IP4 192.168.1.5\r\nt=0 0\r\nm=audio 7078 RTP/AVP 96 97 98 0 8 18 99 100 101\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:97 speex/16000\r\na=rtpmap:98 speex/8000\r\na=rtpmap:99 telephone-event/48000\r\na=rtpmap:100 telephone-event/16000\r\na=rtpmap:101 telephone-event/8000\r\nm=video 9078 RTP/AVP 96\r\n";
+
+    fn local() -> LocalMedia {
+        LocalMedia {
+            ip: "127.0.0.1".parse().unwrap(),
+            port: 10000,
+            session_id: 1,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn linphone_offer_gets_pcmu_and_te_8000() {
+        let sd = SessionDescription::parse(LINPHONE.as_bytes()).unwrap();
+        let (idx, n) = sd.negotiate().unwrap();
+        assert_eq!(idx, 0);
+        assert_eq!(n.codec, Codec::Pcmu);
+        assert_eq!(n.event_pt, Some(101));
+        assert_eq!(n.remote, Some("192.168.1.5:7078".parse().unwrap()));
+        let a = answer(&sd, idx, &n, &local());
+        assert!(a.contains("m=audio 10000 RTP/AVP 0 101\r\n"), "{a}");
+        assert!(a.contains("m=video 0 RTP/AVP 96\r\n"), "{a}");
+        assert!(!a.contains("48000"));
+    }
+
+    #[test]
+    fn pcma_only_and_hold() {
+        let sdp = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 8 96\r\na=rtpmap:96 telephone-event/8000\r\na=sendonly\r\n";
+        let sd = SessionDescription::parse(sdp.as_bytes()).unwrap();
+        let (idx, n) = sd.negotiate().unwrap();
+        assert_eq!(n.codec, Codec::Pcma);
+        assert_eq!(n.event_pt, Some(96));
+        assert_eq!(n.direction, Direction::SendOnly);
+        assert!(answer(&sd, idx, &n, &local()).contains("a=recvonly"));
+    }
+
+    #[test]
+    fn no_common_codec() {
+        let sdp = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 18 9\r\n";
+        let sd = SessionDescription::parse(sdp.as_bytes()).unwrap();
+        assert_eq!(sd.negotiate().unwrap_err(), SdpError::NotAcceptable);
+        let srtp = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/SAVP 0\r\n";
+        let sd = SessionDescription::parse(srtp.as_bytes()).unwrap();
+        assert!(sd.negotiate().is_err());
+        assert!(SessionDescription::parse(b"garbage").is_err());
+    }
+}
