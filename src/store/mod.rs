@@ -16,7 +16,7 @@ mod sql;
 mod time;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use sqlx::AnyPool;
 
@@ -52,6 +52,12 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// The pool itself, for tests that need to hold connections.
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// Closes every connection, waiting for running queries; for shutdown.

@@ -490,7 +490,7 @@ async fn pagination_with_filter_and_ties(store: Store) {
     assert_eq!(ids.len(), 17);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 17);
     let mut sorted = ids.clone();
-    sorted.sort_by(|a, b| b.to_string().cmp(&a.to_string()));
+    sorted.sort_by_key(|id| std::cmp::Reverse(id.to_string()));
     assert_eq!(ids, sorted, "ties ordered by id, descending");
 
     let all = walk(&store, &Filter::default(), 1).await;

@@ -1,0 +1,81 @@
+//! The API's error type. Every failure, including unknown routes and wrong
+//! methods, leaves as `{"error":{"code":…,"message":…}}` so clients need one
+//! parser, and the message names the offending parameter when there is one.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::store::StoreError;
+
+/// An error response: status, stable machine-readable code, human message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 for a parameter with a value we cannot use; `message` says why.
+    pub fn invalid(param: &str, message: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+            format!("{param}: {message}"),
+        )
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 503: the store did not answer in time.
+    pub fn store_timeout() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store did not answer in time",
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    /// Details go to the log, not to the client: they may name hosts or files.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt { .. } => {
+                tracing::error!(error = %e, "unreadable row in the store");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "a stored row could not be read",
+                )
+            }
+            _ => {
+                tracing::warn!(error = %e, "store request failed");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the store is unavailable",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,25 @@
+//! GET /healthz: for load balancers and supervisors. Says "ok" only when the
+//! store answers and the daemon is not shutting down.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::state::ApiState;
+
+pub async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
+    if state.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        );
+    }
+    match state.store_call(state.store.ping()).await {
+        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "degraded", "store": e.message })),
+        ),
+    }
+}

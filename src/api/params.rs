@@ -1,0 +1,219 @@
+//! Query-string parsing. Our own extractor instead of axum's `Query<T>` so
+//! that no plain-text rejection ever reaches a client, unknown or repeated
+//! parameters are refused (a typo like `agnet=` would otherwise silently
+//! widen the figures), and every error names its parameter.
+
+use axum::extract::{FromRequestParts, Query};
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+
+use super::error::ApiError;
+use crate::model::Rating;
+use crate::store::{Cursor, Filter};
+
+/// The raw query parameters of a request, in order.
+#[derive(Debug, Clone, Default)]
+pub struct Params(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            .map_err(|e| ApiError::invalid("query string", e.body_text()))?;
+        Ok(Params(pairs))
+    }
+}
+
+/// Limits for `limit`.
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 1000;
+
+impl Params {
+    #[cfg(test)]
+    pub fn new(pairs: Vec<(String, String)>) -> Self {
+        Params(pairs)
+    }
+
+    /// Refuses names outside `allowed` and names given twice.
+    pub fn only(&self, allowed: &[&str]) -> Result<&Self, ApiError> {
+        for (i, (name, _)) in self.0.iter().enumerate() {
+            if !allowed.contains(&name.as_str()) {
+                let expected = if allowed.is_empty() {
+                    "this endpoint takes none".to_owned()
+                } else {
+                    format!("expected one of: {}", allowed.join(", "))
+                };
+                return Err(ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "unknown_parameter",
+                    format!("{name}: unknown parameter ({expected})"),
+                ));
+            }
+            if self.0[..i].iter().any(|(n, _)| n == name) {
+                return Err(ApiError::invalid(name, "given more than once"));
+            }
+        }
+        Ok(self)
+    }
+
+    /// The value of `name`; an empty value counts as not given.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn string(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_owned)
+    }
+
+    /// An RFC 3339 timestamp, normalised to UTC.
+    pub fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.get(name).map(|v| parse_time(name, v)).transpose()
+    }
+
+    /// A non-negative integer.
+    pub fn count(&self, name: &str) -> Result<Option<u64>, ApiError> {
+        self.get(name)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| ApiError::invalid(name, "not a non-negative integer"))
+            })
+            .transpose()
+    }
+
+    /// Page size: `DEFAULT_LIMIT` unless given, 1..=`MAX_LIMIT`.
+    pub fn limit(&self) -> Result<u32, ApiError> {
+        match self.get("limit") {
+            None => Ok(DEFAULT_LIMIT),
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid("limit", format!("must be an integer from 1 to {MAX_LIMIT}"))
+                }),
+        }
+    }
+
+    pub fn cursor(&self) -> Result<Option<Cursor>, ApiError> {
+        self.get("cursor")
+            .map(|v| {
+                v.parse::<Cursor>()
+                    .map_err(|_| ApiError::invalid("cursor", "not a cursor returned by this API"))
+            })
+            .transpose()
+    }
+
+    pub fn rating(&self) -> Result<Option<Rating>, ApiError> {
+        self.get("rating")
+            .map(|v| match v {
+                "happy" => Ok(Rating::Happy),
+                "sad" => Ok(Rating::Sad),
+                _ => Err(ApiError::invalid("rating", "must be 'happy' or 'sad'")),
+            })
+            .transpose()
+    }
+
+    /// The common filter: agent, queue and the [from, to) window, plus
+    /// rating; parameters the endpoint did not allow are simply absent.
+    pub fn filter(&self) -> Result<Filter, ApiError> {
+        let from = self.time("from")?;
+        let to = self.time("to")?;
+        if let (Some(f), Some(t)) = (from, to) {
+            if t < f {
+                return Err(ApiError::invalid("to", "must not be earlier than from"));
+            }
+        }
+        Ok(Filter {
+            agent: self.string("agent"),
+            queue: self.string("queue"),
+            from,
+            to,
+            rating: self.rating()?,
+        })
+    }
+}
+
+/// Parses RFC 3339. A '+' in an offset arrives as a space when the client did
+/// not percent-encode it, so that spelling is accepted too.
+fn parse_time(name: &str, v: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(v)
+        .or_else(|e| match v.rfind(' ') {
+            Some(i) if i > 10 => {
+                DateTime::parse_from_rfc3339(&format!("{}+{}", &v[..i], &v[i + 1..]))
+            }
+            _ => Err(e),
+        })
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            ApiError::invalid(
+                name,
+                "not an RFC 3339 timestamp (e.g. 2024-11-23T12:00:00Z)",
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pairs: &[(&str, &str)]) -> Params {
+        Params::new(
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn times() {
+        let t = |v: &str| p(&[("from", v)]).time("from");
+        let want = DateTime::parse_from_rfc3339("2024-11-23T11:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .ok();
+        assert_eq!(t("2024-11-23T11:00:00Z").ok().flatten(), want);
+        assert_eq!(t("2024-11-23T12:00:00+01:00").ok().flatten(), want);
+        assert_eq!(t("2024-11-23T12:00:00 01:00").ok().flatten(), want);
+        assert_eq!(t("").ok().flatten(), None);
+        let err = t("yesterday").expect_err("rejected");
+        assert!(err.message.starts_with("from: not an RFC 3339 timestamp"));
+        assert!(t("2024-11-23").is_err());
+    }
+
+    #[test]
+    fn unknown_and_repeated() {
+        let e = p(&[("agnet", "x")]).only(&["agent"]).expect_err("unknown");
+        assert_eq!(e.code, "unknown_parameter");
+        assert!(e.message.starts_with("agnet: "));
+        let e = p(&[("agent", "x"), ("agent", "y")])
+            .only(&["agent"])
+            .expect_err("repeated");
+        assert!(e.message.starts_with("agent: "));
+        assert!(p(&[("agent", "x")]).only(&["agent"]).is_ok());
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(p(&[]).limit().ok(), Some(DEFAULT_LIMIT));
+        assert_eq!(p(&[("limit", "1000")]).limit().ok(), Some(1000));
+        for bad in ["0", "1001", "-1", "ten", "1.5"] {
+            let e = p(&[("limit", bad)]).limit().expect_err(bad);
+            assert!(e.message.starts_with("limit: "), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn window_order() {
+        let e = p(&[
+            ("from", "2024-11-24T00:00:00Z"),
+            ("to", "2024-11-23T00:00:00Z"),
+        ])
+        .filter()
+        .expect_err("backwards window");
+        assert!(e.message.starts_with("to: "));
+    }
+}

@@ -1,0 +1,63 @@
+//! What every handler gets: the store, the shutdown flag, and how long a store
+//! call may take before the client gets a 503 instead of a hang.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::ApiError;
+use crate::store::{Store, StoreError};
+
+/// How long a request waits for the store by default.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Shared state of the HTTP API.
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Store,
+    /// Set when the daemon is shutting down; /healthz then answers 503 so
+    /// load balancers stop sending traffic.
+    pub draining: Arc<AtomicBool>,
+    pub store_timeout: Duration,
+}
+
+impl ApiState {
+    pub fn new(store: Store) -> Self {
+        ApiState {
+            store,
+            draining: Arc::new(AtomicBool::new(false)),
+            store_timeout: DEFAULT_STORE_TIMEOUT,
+        }
+    }
+
+    /// Shares an existing shutdown flag (the daemon's own).
+    pub fn with_draining(mut self, draining: Arc<AtomicBool>) -> Self {
+        self.draining = draining;
+        self
+    }
+
+    pub fn with_store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Runs a store call under the timeout; both failure kinds become
+    /// JSON errors (503).
+    pub async fn store_call<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, ApiError> {
+        match tokio::time::timeout(self.store_timeout, call).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(_) => {
+                tracing::warn!(timeout = ?self.store_timeout, "store call timed out");
+                Err(ApiError::store_timeout())
+            }
+        }
+    }
+}
