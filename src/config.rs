@@ -356,7 +356,7 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         // toml's message names the key; add the line so the admin finds it.
         let line = e
             .span()
-            .map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
             .map(|l| format!("line {l}: "))
             .unwrap_or_default();
         ConfigError::File {
@@ -407,5 +407,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("sip.allowed_networks"), "{e}");
+    }
+
+    #[test]
+    fn example_config_is_valid_and_complete() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("smileyd.example.toml");
+        let c = Config::load(&Overrides {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.sip_listen, "0.0.0.0:5060".parse().unwrap());
     }
 }

@@ -14,7 +14,7 @@ use super::transport::Flow;
 
 pub const USER_AGENT: &str = concat!("smileyd/", env!("CARGO_PKG_VERSION"));
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
-pub const SUPPORTED: &str = "100rel, timer";
+pub const SUPPORTED: &str = "timer";
 
 /// RFC 3261 §8.1.1.7: branches start with the magic cookie.
 pub fn new_branch() -> String {
