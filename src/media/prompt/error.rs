@@ -1,0 +1,29 @@
+//! Why a prompt could not be loaded, naming the file so operators can fix it.
+
+use std::io;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    #[error("cannot read prompt file {file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot list prompt directory {dir}: {source}")]
+    Dir {
+        dir: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("prompt file {file} is not a WAV file")]
+    NotWav { file: String },
+    #[error("prompt file {file} is corrupt: {detail}")]
+    Corrupt { file: String, detail: String },
+    #[error("prompt file {file} contains no audio")]
+    Empty { file: String },
+    #[error("prompt file {file} has an unsupported format: {detail}")]
+    Unsupported { file: String, detail: String },
+    #[error("required prompt file {file} is missing")]
+    Missing { file: String },
+}

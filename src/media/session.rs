@@ -1,0 +1,409 @@
+//! The RTP endpoint of one call: a task that sends a steady 20 ms stream
+//! (prompt audio or silence), listens for the caller's DTMF, and reports to
+//! the call task over channels.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+
+use super::dtmf::{parse_event, DtmfDetector};
+use super::g711::Codec;
+use super::latch::SourceLatch;
+use super::ports::PortLease;
+use super::prompt::Prompt;
+use super::rtp::{self, RtpSender, HEADER_LEN};
+use super::stats::{MediaStats, DTMF_DIGITS, MEDIA_TIMEOUTS};
+use crate::model::{Digit, DtmfSource};
+
+/// RFC 3551 §4.5: G.711 default packetisation, 20 ms.
+pub const PTIME: Duration = Duration::from_millis(20);
+/// Samples (= G.711 bytes) per packet at 8 kHz.
+pub const FRAME_SAMPLES: usize = 160;
+/// If the task falls further behind than this, it skips the lost time instead
+/// of bursting the backlog at the caller.
+const MAX_CATCH_UP: Duration = Duration::from_millis(100);
+/// Large enough for any UDP datagram a peer sends on a usual MTU.
+const RECV_BUFFER: usize = 2048;
+
+/// Per-call media settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaConfig {
+    /// Send to the address the caller's RTP arrives from, learned early in the
+    /// call, rather than to the SDP address.
+    pub symmetric_rtp: bool,
+    /// Report [`MediaEvent::MediaTimeout`] after this long without RTP from
+    /// the caller. Zero disables the check.
+    pub media_timeout: Duration,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            symmetric_rtp: true,
+            media_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the call task tells the media task.
+#[derive(Debug, Clone)]
+pub enum MediaCommand {
+    /// The negotiated remote media: address from SDP, audio codec, and the
+    /// telephone-event payload type if DTMF events were negotiated. Sending
+    /// starts with the first one; later ones (re-INVITE) replace it.
+    SetRemote {
+        addr: SocketAddr,
+        codec: Codec,
+        dtmf_pt: Option<u8>,
+    },
+    /// Plays a prompt from its start, replacing any prompt still playing.
+    Play(Arc<Prompt>),
+    /// Barge-in: silence from the next frame on, without `PlaybackFinished`.
+    StopPlayback,
+    Shutdown,
+}
+
+/// What the media task reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    Digit(Digit),
+    /// The last frame of the current prompt has been sent.
+    PlaybackFinished,
+    /// No RTP from the caller for `media_timeout`; reported once per call.
+    MediaTimeout,
+}
+
+/// The call task's side of a media session. Dropping it (or every clone of
+/// `commands`) ends the session and frees its ports.
+#[derive(Debug)]
+pub struct MediaHandle {
+    pub local_port: u16,
+    pub commands: mpsc::Sender<MediaCommand>,
+    pub events: mpsc::Receiver<MediaEvent>,
+    pub stats: Arc<MediaStats>,
+    task: JoinHandle<()>,
+}
+
+impl MediaHandle {
+    /// Stops the session and waits until its socket and ports are released.
+    pub async fn shutdown(self) {
+        let _ = self.commands.send(MediaCommand::Shutdown).await;
+        drop(self.commands);
+        let _ = self.task.await;
+    }
+
+    /// Whether the media task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+/// Starts the media task for one call on an already bound socket (see
+/// [`PortAllocator`](super::PortAllocator)). Must be called inside a Tokio
+/// runtime.
+pub fn spawn(
+    socket: std::net::UdpSocket,
+    lease: PortLease,
+    remote: Option<(SocketAddr, Codec, Option<u8>)>,
+    cfg: MediaConfig,
+) -> io::Result<MediaHandle> {
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(io::Error::other)?;
+    socket.set_nonblocking(true)?;
+    let local_port = socket.local_addr()?.port();
+    let socket = {
+        let _guard = runtime.enter();
+        UdpSocket::from_std(socket)?
+    };
+    let (cmd_tx, cmd_rx) = mpsc::channel(16);
+    let (ev_tx, ev_rx) = mpsc::channel(64);
+    let stats = Arc::new(MediaStats::default());
+    let mut session = Session::new(socket, lease, cfg, ev_tx, Arc::clone(&stats));
+    if let Some((addr, codec, dtmf_pt)) = remote {
+        session.set_remote(addr, codec, dtmf_pt);
+    }
+    let task = runtime.spawn(session.run(cmd_rx));
+    Ok(MediaHandle {
+        local_port,
+        commands: cmd_tx,
+        events: ev_rx,
+        stats,
+        task,
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Remote {
+    addr: SocketAddr,
+    codec: Codec,
+    dtmf_pt: Option<u8>,
+}
+
+struct Playback {
+    prompt: Arc<Prompt>,
+    /// Next sample to send.
+    pos: usize,
+}
+
+struct Session {
+    socket: UdpSocket,
+    /// Held for the life of the task; dropping it returns the ports.
+    _lease: PortLease,
+    cfg: MediaConfig,
+    events: mpsc::Sender<MediaEvent>,
+    stats: Arc<MediaStats>,
+    remote: Option<Remote>,
+    latch: SourceLatch,
+    sender: RtpSender,
+    /// Paces sending; created when the remote becomes known.
+    ticker: Option<Interval>,
+    playback: Option<Playback>,
+    detector: DtmfDetector,
+    /// Last RTP from the caller, or the start of the session.
+    last_rx: Instant,
+    timed_out: bool,
+}
+
+impl Session {
+    fn new(
+        socket: UdpSocket,
+        lease: PortLease,
+        cfg: MediaConfig,
+        events: mpsc::Sender<MediaEvent>,
+        stats: Arc<MediaStats>,
+    ) -> Session {
+        Session {
+            socket,
+            _lease: lease,
+            cfg,
+            events,
+            stats,
+            remote: None,
+            latch: SourceLatch::new(),
+            sender: RtpSender::new(),
+            ticker: None,
+            playback: None,
+            detector: DtmfDetector::new(),
+            last_rx: Instant::now(),
+            timed_out: false,
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<MediaCommand>) {
+        let mut rx_buf = [0u8; RECV_BUFFER];
+        loop {
+            let dtmf_deadline = self.detector.deadline().map(Instant::from_std);
+            let timeout_deadline = (!self.timed_out && !self.cfg.media_timeout.is_zero())
+                .then(|| self.last_rx + self.cfg.media_timeout);
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None | Some(MediaCommand::Shutdown) => break,
+                    Some(cmd) => self.command(cmd),
+                },
+                res = self.socket.recv_from(&mut rx_buf) => match res {
+                    Ok((n, from)) => self.receive(&rx_buf[..n], from),
+                    // ICMP errors surface here on some systems; the socket
+                    // itself is fine.
+                    Err(e) => tracing::trace!(error = %e, "RTP receive error"),
+                },
+                scheduled = tick(&mut self.ticker) => self.send_frame(scheduled).await,
+                _ = sleep_until(dtmf_deadline) => self.poll_dtmf(),
+                _ = sleep_until(timeout_deadline) => self.media_timeout(),
+            }
+        }
+        tracing::debug!(
+            packets_in = self.stats.packets_in(),
+            packets_out = self.stats.packets_out(),
+            "media session ended"
+        );
+    }
+
+    fn command(&mut self, cmd: MediaCommand) {
+        match cmd {
+            MediaCommand::SetRemote {
+                addr,
+                codec,
+                dtmf_pt,
+            } => self.set_remote(addr, codec, dtmf_pt),
+            MediaCommand::Play(prompt) => self.playback = Some(Playback { prompt, pos: 0 }),
+            MediaCommand::StopPlayback => self.playback = None,
+            // Handled by the loop.
+            MediaCommand::Shutdown => {}
+        }
+    }
+
+    fn set_remote(&mut self, addr: SocketAddr, codec: Codec, dtmf_pt: Option<u8>) {
+        if self.remote.is_some_and(|r| r.addr != addr) {
+            // The peer moved its media; learn its source again.
+            self.latch.reset();
+        }
+        self.remote = Some(Remote {
+            addr,
+            codec,
+            dtmf_pt,
+        });
+        if self.ticker.is_none() {
+            let mut ticker = tokio::time::interval_at(Instant::now(), PTIME);
+            // Packet n goes out at start + n·20 ms; a short stall is caught
+            // up so the stream keeps real-time pace without drift.
+            ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+            self.ticker = Some(ticker);
+        }
+    }
+
+    /// Where our RTP goes.
+    fn target(&self) -> Option<SocketAddr> {
+        let remote = self.remote?;
+        if self.cfg.symmetric_rtp {
+            if let Some(source) = self.latch.source() {
+                return Some(source);
+            }
+        }
+        Some(remote.addr)
+    }
+
+    async fn send_frame(&mut self, scheduled: Instant) {
+        let (Some(remote), Some(target)) = (self.remote, self.target()) else {
+            return;
+        };
+        let late = Instant::now().saturating_duration_since(scheduled);
+        if late > MAX_CATCH_UP {
+            // A long stall: account the lost time as lost packets rather than
+            // flooding the caller's jitter buffer.
+            let missed = (late.as_micros() / PTIME.as_micros()) as u32;
+            self.sender.skip_samples(missed * FRAME_SAMPLES as u32);
+            if let Some(t) = self.ticker.as_mut() {
+                t.reset();
+            }
+            tracing::debug!(?late, "media task stalled; skipping lost frames");
+        }
+
+        let codec = remote.codec;
+        let mut frame = [codec.silence(); FRAME_SAMPLES];
+        let mut finished = false;
+        if let Some(pb) = self.playback.as_mut() {
+            let audio = pb.prompt.encoded(codec);
+            let end = (pb.pos + FRAME_SAMPLES).min(audio.len());
+            if let Some(chunk) = audio.get(pb.pos..end) {
+                // A short last frame keeps the silence it was filled with.
+                frame[..chunk.len()].copy_from_slice(chunk);
+            }
+            pb.pos = end;
+            finished = pb.pos >= audio.len();
+        }
+
+        // RFC 3551 §4.1: marker on the first packet of a talkspurt; we never
+        // suppress silence, so that is only the first packet of the stream.
+        let marker = self.sender.packets() == 0;
+        let mut packet = [0u8; HEADER_LEN + FRAME_SAMPLES];
+        let n = self
+            .sender
+            .write(&mut packet, codec.payload_type(), &frame, marker);
+        match self.socket.send_to(&packet[..n], target).await {
+            Ok(_) => self.stats.count_out(),
+            Err(e) => tracing::trace!(error = %e, %target, "RTP send error"),
+        }
+
+        if finished {
+            self.playback = None;
+            self.emit(MediaEvent::PlaybackFinished);
+        }
+    }
+
+    fn receive(&mut self, datagram: &[u8], from: SocketAddr) {
+        let now = Instant::now();
+        let Some(packet) = rtp::parse(datagram) else {
+            self.stats.count_ignored();
+            return;
+        };
+        if !self.latch.allows(from, now.into_std()) {
+            self.stats.count_ignored();
+            return;
+        }
+        // Any RTP from the caller proves the media path is alive.
+        self.last_rx = now;
+
+        let Some(remote) = self.remote else {
+            // Early media before the answer is known: learn the source only.
+            self.latch.learn(from, now.into_std());
+            self.stats.count_in();
+            return;
+        };
+        let is_dtmf = remote.dtmf_pt == Some(packet.payload_type);
+        if !is_dtmf && packet.payload_type != remote.codec.payload_type() {
+            self.stats.count_ignored();
+            return;
+        }
+        let before = self.latch.source();
+        self.latch.learn(from, now.into_std());
+        if self.cfg.symmetric_rtp && before != self.latch.source() && from != remote.addr {
+            tracing::debug!(%from, sdp = %remote.addr, "symmetric RTP: sending to source address");
+        }
+        self.stats.count_in();
+
+        if is_dtmf {
+            let Some(event) = parse_event(packet.payload) else {
+                return;
+            };
+            if let Some(key) =
+                self.detector
+                    .on_packet(packet.ssrc, packet.timestamp, &event, now.into_std())
+            {
+                self.digit(key);
+            }
+        }
+    }
+
+    fn poll_dtmf(&mut self) {
+        while let Some(key) = self.detector.poll(Instant::now().into_std()) {
+            self.digit(key);
+        }
+    }
+
+    fn digit(&mut self, key: char) {
+        DTMF_DIGITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.emit(MediaEvent::Digit(Digit {
+            key,
+            source: DtmfSource::Rfc4733,
+        }));
+    }
+
+    fn media_timeout(&mut self) {
+        self.timed_out = true;
+        MEDIA_TIMEOUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(timeout = ?self.cfg.media_timeout, "no RTP from caller");
+        self.emit(MediaEvent::MediaTimeout);
+    }
+
+    fn emit(&self, event: MediaEvent) {
+        // Never block the media clock on a slow consumer; the channel is
+        // sized far beyond what one call produces between reads.
+        if let Err(mpsc::error::TrySendError::Full(ev)) = self.events.try_send(event) {
+            tracing::warn!(?ev, "media event dropped: call task not reading");
+        }
+    }
+}
+
+/// The next tick of the pacing clock, or never if sending has not started.
+async fn tick(ticker: &mut Option<Interval>) -> Instant {
+    match ticker {
+        Some(t) => t.tick().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests;
