@@ -113,8 +113,7 @@ pub fn spawn(
     remote: Option<(SocketAddr, Codec, Option<u8>)>,
     cfg: MediaConfig,
 ) -> io::Result<MediaHandle> {
-    let runtime = tokio::runtime::Handle::try_current()
-        .map_err(io::Error::other)?;
+    let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
     socket.set_nonblocking(true)?;
     let local_port = socket.local_addr()?.port();
     let socket = {

@@ -247,3 +247,17 @@ fn prompt_set_insert() {
     assert_eq!(set.get("en", "survey").map(|p| p.pcm.len()), Some(3));
     assert_eq!(set.languages(), vec!["en".to_string()]);
 }
+
+#[test]
+fn shipped_prompts_load() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    let set = PromptSet::load_dir(&root).expect("prompts/ loads");
+    for name in REQUIRED.iter().chain(OPTIONAL) {
+        let p = set
+            .get("en", name)
+            .unwrap_or_else(|| panic!("en/{name}.wav"));
+        assert!(p.duration() >= Duration::from_millis(300), "{name}");
+        assert!(p.duration() <= Duration::from_secs(20), "{name}");
+        assert!(peak(&p.pcm) > 8_000, "{name} is too quiet");
+    }
+}
