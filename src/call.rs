@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::journal::{Entry, Journal};
 use crate::media::{self, MediaCommand, MediaConfig, MediaEvent, PromptSet};
 use crate::model::{CallOutcome, Digit, Rating};
 use crate::sip::message::{self, Message};
@@ -18,8 +19,9 @@ use crate::sip::{CallEvent, Endpoint, IncomingCall};
 use crate::store::{CallRecord, NewMeasurement, Store};
 use crate::survey::{Action, Input, Survey, SurveySettings};
 
-/// How long a commit may take before the caller is told goodbye instead of thanks.
-const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the database may take with a rating before it goes to the
+/// local journal instead (the caller is waiting in silence meanwhile).
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub static ACTIVE_CALLS: AtomicI64 = AtomicI64::new(0);
 pub static OUTCOMES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
@@ -41,6 +43,7 @@ pub struct CallContext {
     pub store: Store,
     pub prompts: RwLock<Arc<PromptSet>>,
     pub endpoint: Endpoint,
+    pub journal: Journal,
 }
 
 /// Who the call was about, read once when it arrives.
@@ -99,9 +102,7 @@ pub async fn run(ctx: Arc<CallContext>, call: IncomingCall) {
         outcome,
         measurement_id: measurement.map(|(id, _)| id),
     };
-    if let Err(e) = ctx.store.record_call(&record).await {
-        tracing::error!(call_id = %key.call_id, error = %e, "could not store the call outcome");
-    }
+    store_or_journal(&ctx, Entry::Call(record)).await;
     ACTIVE_CALLS.fetch_sub(1, Ordering::Relaxed);
     tracing::info!(
         call_id = %key.call_id,
@@ -290,24 +291,39 @@ async fn commit(
         sip_call_id: call_id.to_string(),
         caller: parties.caller.clone(),
     };
-    match tokio::time::timeout(COMMIT_TIMEOUT, ctx.store.insert_measurement(&m)).await {
-        Ok(Ok(())) => {
-            match rating {
-                Rating::Happy => RATINGS_HAPPY.fetch_add(1, Ordering::Relaxed),
-                Rating::Sad => RATINGS_SAD.fetch_add(1, Ordering::Relaxed),
-            };
-            Some(m.id)
+    let id = m.id;
+    if !store_or_journal(ctx, Entry::Measurement(m)).await {
+        return None;
+    }
+    match rating {
+        Rating::Happy => RATINGS_HAPPY.fetch_add(1, Ordering::Relaxed),
+        Rating::Sad => RATINGS_SAD.fetch_add(1, Ordering::Relaxed),
+    };
+    Some(id)
+}
+
+/// Writes to the database, or, when it is away or slow, to the local journal
+/// (behind anything already waiting there, so the order is kept). True when
+/// the entry is durable in one of the two.
+async fn store_or_journal(ctx: &CallContext, entry: Entry) -> bool {
+    if !ctx.journal.is_pending() {
+        let write = async {
+            match &entry {
+                Entry::Measurement(m) => ctx.store.insert_measurement(m).await,
+                Entry::Call(c) => ctx.store.record_call(c).await,
+            }
+        };
+        match tokio::time::timeout(COMMIT_TIMEOUT, write).await {
+            Ok(Ok(())) => return true,
+            Ok(Err(e)) => tracing::warn!(error = %e, "database write failed; using the journal"),
+            Err(_) => tracing::warn!("database did not answer in time; using the journal"),
         }
-        Ok(Err(e)) => {
-            tracing::error!(call_id, error = %e, "rating not stored");
-            None
-        }
-        Err(_) => {
-            tracing::error!(
-                call_id,
-                "rating not stored: the database did not answer in time"
-            );
-            None
+    }
+    match ctx.journal.append(&entry).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, journal = %ctx.journal.path().display(), "neither the database nor the journal took the entry");
+            false
         }
     }
 }

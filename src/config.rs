@@ -56,6 +56,9 @@ pub struct Overrides {
     /// Address written into SDP and Contact (default: the local address the INVITE arrived on).
     #[arg(long, env = "SMILEYD_PUBLIC_IP")]
     pub public_ip: Option<String>,
+    /// Local journal for ratings while the database is away (default smileyd.journal).
+    #[arg(long, env = "SMILEYD_JOURNAL_PATH")]
+    pub journal_path: Option<PathBuf>,
 }
 
 /// The file's shape. Unknown keys are errors, so a typo is not silently ignored.
@@ -69,6 +72,7 @@ struct FileConfig {
     recordings_dir: Option<PathBuf>,
     rtp_ports: Option<String>,
     public_ip: Option<String>,
+    journal_path: Option<PathBuf>,
     #[serde(default)]
     sip: SipFile,
     #[serde(default)]
@@ -123,6 +127,7 @@ pub struct Config {
     pub recordings_dir: PathBuf,
     pub rtp_ports: (u16, u16),
     pub public_ip: Option<IpAddr>,
+    pub journal_path: PathBuf,
     pub t1: Duration,
     pub allowed_networks: Vec<IpNet>,
     pub answer_delay: Duration,
@@ -324,6 +329,11 @@ impl Config {
                 .unwrap_or_else(|| "recordings".into()),
             rtp_ports,
             public_ip,
+            journal_path: o
+                .journal_path
+                .clone()
+                .or(file.journal_path)
+                .unwrap_or_else(|| "smileyd.journal".into()),
             t1: Duration::from_millis(t1_ms),
             allowed_networks,
             answer_delay: Duration::from_millis(file.sip.answer_delay_ms.unwrap_or(0)),

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod call;
 pub mod config;
+pub mod journal;
 pub mod media;
 pub mod model;
 pub mod sip;

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use smileyd::api;
 use smileyd::call::{self, CallContext, ACTIVE_CALLS};
 use smileyd::config::{Cli, Command, Config};
+use smileyd::journal::Journal;
 use smileyd::media::{PortAllocator, PromptSet};
 use smileyd::sip::timers::Timers;
 use smileyd::sip::{Endpoint, SipSettings, Transport};
@@ -58,6 +59,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let prompts = tokio::task::spawn_blocking(move || PromptSet::load_dir(&prompts_dir))
         .await?
         .map_err(|e| anyhow::anyhow!("prompts: {e}"))?;
+    let journal = Journal::open(&config.journal_path)
+        .map_err(|e| anyhow::anyhow!("journal_path {}: {e}", config.journal_path.display()))?;
     let store = Store::connect(&config.database_url)
         .await
         .map_err(|e| anyhow::anyhow!("database {}: {e}", redact(&config.database_url)))?;
@@ -86,7 +89,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         store: store.clone(),
         prompts: RwLock::new(Arc::new(prompts)),
         endpoint: endpoint.clone(),
+        journal: journal.clone(),
     });
+    journal.spawn_replayer(store.clone(), Duration::from_secs(2));
     tokio::spawn(endpoint.clone().run(inbound));
     tokio::spawn(async move {
         while let Some(incoming) = new_calls.recv().await {

@@ -9,7 +9,7 @@ use super::{Store, StoreError};
 use crate::model::CallOutcome;
 
 /// How one surveyed call went.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CallRecord {
     pub id: Uuid,
     pub sip_call_id: String,

@@ -18,7 +18,7 @@ use crate::model::{DtmfSource, Rating};
 pub const KIND_SMILEY: &str = "smiley";
 
 /// A rating to be stored.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NewMeasurement {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
