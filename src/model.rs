@@ -67,3 +67,31 @@ impl CallOutcome {
         }
     }
 }
+
+/// How a recorded comment ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommentStatus {
+    /// The caller pressed '#'.
+    Dtmf,
+    /// Quiet for the configured time after speech.
+    Silence,
+    /// The maximum length was reached.
+    MaxLength,
+    /// The caller hung up (what was said is kept).
+    Hangup,
+    /// Recording failed (disk, directory); the rating is kept regardless.
+    Error,
+}
+
+impl CommentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommentStatus::Dtmf => "dtmf",
+            CommentStatus::Silence => "silence",
+            CommentStatus::MaxLength => "max_length",
+            CommentStatus::Hangup => "hangup",
+            CommentStatus::Error => "error",
+        }
+    }
+}
