@@ -1,0 +1,318 @@
+//! Starts the smileyd binary on loopback with its own ports, database,
+//! prompts and config file, and stops it when dropped.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::api::Api;
+use super::tones::{write_prompts, PromptLengths};
+
+static RTP_BLOCK: AtomicUsize = AtomicUsize::new(0);
+static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+
+/// A port free on 127.0.0.1 for both UDP and TCP, not handed out before
+/// in this process.
+pub fn free_port() -> u16 {
+    for _ in 0..200 {
+        let tcp = TcpListener::bind("127.0.0.1:0").expect("bind TCP");
+        let port = tcp.local_addr().unwrap().port();
+        if UdpSocket::bind(("127.0.0.1", port)).is_err() {
+            continue;
+        }
+        let mut set = HANDED_OUT.lock().unwrap();
+        if set.get_or_insert_with(HashSet::new).insert(port) {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1");
+}
+
+/// A distinct RTP port range per daemon in this process: 21000 + 200·n.
+pub fn rtp_range() -> (u16, u16) {
+    let n = RTP_BLOCK.fetch_add(1, Ordering::SeqCst) % 50;
+    let lo = 21000 + 200 * n as u16;
+    (lo, lo + 199)
+}
+
+/// The daemon's nested config keys (written as TOML per test).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub digit_timeout_ms: u64,
+    pub attempts: u32,
+    pub happy_key: String,
+    pub sad_key: String,
+    pub symmetric_rtp: bool,
+    pub media_timeout_secs: u64,
+    pub max_call_secs: u64,
+    pub t1_ms: u64,
+    pub allowed_networks: Vec<String>,
+    /// Appended verbatim to the config file.
+    pub extra_toml: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            digit_timeout_ms: 1500,
+            attempts: 3,
+            happy_key: "1".into(),
+            sad_key: "2".into(),
+            symmetric_rtp: true,
+            media_timeout_secs: 30,
+            max_call_secs: 600,
+            t1_ms: 500,
+            allowed_networks: [
+                "127.0.0.0/8",
+                "::1/128",
+                "10.0.0.0/8",
+                "172.16.0.0/12",
+                "192.168.0.0/16",
+                "fc00::/7",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            extra_toml: String::new(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn toml(&self) -> String {
+        let nets: Vec<String> = self
+            .allowed_networks
+            .iter()
+            .map(|n| format!("{n:?}"))
+            .collect();
+        format!(
+            r#"[survey]
+digit_timeout_ms = {}
+attempts = {}
+happy_key = {:?}
+sad_key = {:?}
+
+[media]
+symmetric_rtp = {}
+media_timeout_secs = {}
+max_call_secs = {}
+
+[sip]
+t1_ms = {}
+allowed_networks = [{}]
+
+[headers]
+agent = "X-Agent-Id"
+queue = "X-Queue"
+original_call_id = "X-Original-Call-Id"
+{}
+"#,
+            self.digit_timeout_ms,
+            self.attempts,
+            self.happy_key,
+            self.sad_key,
+            self.symmetric_rtp,
+            self.media_timeout_secs,
+            self.max_call_secs,
+            self.t1_ms,
+            nets.join(", "),
+            self.extra_toml
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Prompts {
+    /// Tones written to the temp dir (see tones.rs).
+    Generated(PromptLengths),
+    /// The prompts/ directory shipped with the crate.
+    Shipped,
+}
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub settings: Settings,
+    pub prompts: Prompts,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            settings: Settings::default(),
+            prompts: Prompts::Generated(PromptLengths::default()),
+        }
+    }
+}
+
+pub struct Daemon {
+    child: Option<Child>,
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub rtp_ports: (u16, u16),
+    pub dir: tempfile::TempDir,
+    pub log: PathBuf,
+    pub prompts_dir: PathBuf,
+    pub api: Api,
+}
+
+pub fn shipped_prompts_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts")
+}
+
+impl Daemon {
+    pub async fn start() -> Daemon {
+        Daemon::start_with(Options::default()).await
+    }
+
+    pub async fn with_settings(settings: Settings) -> Daemon {
+        Daemon::start_with(Options {
+            settings,
+            ..Options::default()
+        })
+        .await
+    }
+
+    pub async fn start_with(opts: Options) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("smileyd-test-")
+            .tempdir()
+            .unwrap();
+        let prompts_dir = match &opts.prompts {
+            Prompts::Generated(lens) => {
+                let p = dir.path().join("prompts");
+                write_prompts(&p, lens);
+                p
+            }
+            Prompts::Shipped => shipped_prompts_dir(),
+        };
+        let recordings = dir.path().join("recordings");
+        std::fs::create_dir_all(&recordings).unwrap();
+        let config = dir.path().join("smileyd.toml");
+        std::fs::write(&config, opts.settings.toml()).unwrap();
+        let db = dir.path().join("t.db");
+        let log = dir.path().join("smileyd.log");
+        let sip_port = free_port();
+        let http_port = free_port();
+        let sip: SocketAddr = format!("127.0.0.1:{sip_port}").parse().unwrap();
+        let http: SocketAddr = format!("127.0.0.1:{http_port}").parse().unwrap();
+        let rtp_ports = rtp_range();
+        let logf = std::fs::File::create(&log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smileyd"));
+        cmd.arg("--config")
+            .arg(&config)
+            .arg("--sip-listen")
+            .arg(sip.to_string())
+            .arg("--http-listen")
+            .arg(http.to_string())
+            .arg("--database-url")
+            .arg(format!("sqlite://{}", db.display()))
+            .arg("--prompts-dir")
+            .arg(&prompts_dir)
+            .arg("--recordings-dir")
+            .arg(&recordings)
+            .arg("--rtp-ports")
+            .arg(format!("{}-{}", rtp_ports.0, rtp_ports.1))
+            .arg("--public-ip")
+            .arg("127.0.0.1")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().unwrap())
+            .stderr(logf);
+        // Keep the environment from choosing other addresses or files.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("SMILEYD_") {
+                cmd.env_remove(k);
+            }
+        }
+        if std::env::var("RUST_LOG").is_err() {
+            cmd.env("RUST_LOG", "debug");
+        }
+        let child = cmd.spawn().expect("spawn smileyd");
+        let api = Api::new(http);
+        let mut d = Daemon {
+            child: Some(child),
+            sip,
+            http,
+            rtp_ports,
+            dir,
+            log,
+            prompts_dir,
+            api,
+        };
+        d.wait_ready(Duration::from_secs(15)).await;
+        d
+    }
+
+    async fn wait_ready(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    panic!(
+                        "smileyd exited during start-up with {status}\n--- log ---\n{}",
+                        self.log_tail(80)
+                    );
+                }
+            }
+            if self.api.status("/healthz").await == Some(200) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "smileyd not ready (GET /healthz != 200) within {timeout:?}\n--- log ---\n{}",
+                    self.log_tail(80)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        let Ok(f) = std::fs::File::open(&self.log) else {
+            return String::new();
+        };
+        let all: Vec<String> = BufReader::new(f).lines().map_while(Result::ok).collect();
+        let start = all.len().saturating_sub(lines);
+        all[start..].join("\n")
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- smileyd log (last 120 lines) ---\n{}\n--- end of log ---",
+                self.log_tail(120)
+            );
+        }
+        if std::env::var_os("SMILEYD_TEST_KEEP").is_some() {
+            let p = self.dir.path().to_path_buf();
+            eprintln!("keeping {}", p.display());
+            std::mem::forget(std::mem::replace(
+                &mut self.dir,
+                tempfile::tempdir().unwrap(),
+            ));
+        }
+    }
+}
