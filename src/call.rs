@@ -11,13 +11,14 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::config::Config;
+use crate::config::SurveyConfig;
 use crate::journal::{Entry, Journal};
 use crate::media::{self, MediaCommand, MediaConfig, MediaEvent, PromptSet};
-use crate::model::{CallOutcome, Digit, Rating};
+use crate::model::{CallOutcome, Rating};
 use crate::sip::message::{self, Message};
 use crate::sip::{CallEvent, Endpoint, IncomingCall};
 use crate::store::{CallRecord, NewMeasurement, Store};
-use crate::survey::{Action, Input, Survey, SurveySettings};
+use crate::survey::{Action, Answer, Input, ScaleKind, Survey, SurveySettings};
 
 /// How long the database may take with a rating before it goes to the
 /// local journal instead (the caller is waiting in silence meanwhile).
@@ -48,6 +49,8 @@ pub struct CallContext {
 
 /// Who the call was about, read once when it arrives.
 struct Parties {
+    survey: SurveyConfig,
+    language: String,
     agent: Option<String>,
     queue: Option<String>,
     original_call_id: Option<String>,
@@ -72,7 +75,21 @@ impl Parties {
                 .take(256)
                 .collect()
         });
+        let uri_user = invite.request_uri().and_then(message::uri_user);
+        let survey = cfg
+            .survey_for(uri_user, invite.header(&cfg.survey_header))
+            .clone();
+        let language = header_value(invite, &cfg.language_header)
+            .map(|l| l.to_ascii_lowercase())
+            .filter(|l| {
+                l.len() <= 16
+                    && l.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .unwrap_or_else(|| survey.language.clone());
         Parties {
+            survey,
+            language,
             agent: header_value(invite, &cfg.agent_header),
             queue: header_value(invite, &cfg.queue_header),
             original_call_id: header_value(invite, &cfg.original_call_id_header),
@@ -95,12 +112,12 @@ pub async fn run(ctx: Arc<CallContext>, call: IncomingCall) {
         sip_call_id: key.call_id.clone(),
         started_at: started,
         ended_at: ended,
-        survey: "smiley".into(),
+        survey: parties.survey.name.clone(),
         agent: parties.agent.clone(),
         queue: parties.queue.clone(),
         caller: parties.caller.clone(),
         outcome,
-        measurement_id: measurement.map(|(id, _)| id),
+        measurement_id: measurement.as_ref().map(|(id, _)| *id),
     };
     store_or_journal(&ctx, Entry::Call(record)).await;
     ACTIVE_CALLS.fetch_sub(1, Ordering::Relaxed);
@@ -109,7 +126,8 @@ pub async fn run(ctx: Arc<CallContext>, call: IncomingCall) {
         agent = parties.agent.as_deref().unwrap_or("-"),
         queue = parties.queue.as_deref().unwrap_or("-"),
         outcome = outcome.as_str(),
-        rating = measurement.map(|(_, r)| r.as_str()).unwrap_or("-"),
+        survey = %parties.survey.name,
+        rating = measurement.as_ref().map(|(_, r)| r.as_str()).unwrap_or("-"),
         secs = (ended - started).num_milliseconds() as f64 / 1000.0,
         "call finished"
     );
@@ -127,7 +145,7 @@ async fn drive(
     ctx: &CallContext,
     mut call: IncomingCall,
     parties: &Parties,
-) -> (CallOutcome, Option<(Uuid, Rating)>) {
+) -> (CallOutcome, Option<(Uuid, String)>) {
     let cfg = &ctx.config;
     let prompts = ctx.prompts.read().map(|p| p.clone()).unwrap_or_default();
     let remote = call
@@ -145,17 +163,13 @@ async fn drive(
             return (CallOutcome::Failed, None);
         }
     };
-    let settings = SurveySettings {
-        digit_timeout: cfg.digit_timeout,
-        attempts: cfg.attempts,
-        happy_keys: cfg.happy_keys.clone(),
-        sad_keys: cfg.sad_keys.clone(),
-    };
+    let settings: SurveySettings = parties.survey.settings.clone();
+    let language = parties.language.clone();
     let hard_stop = Instant::now() + cfg.max_call;
     let mut survey: Option<Survey> = None;
     let mut pending: Vec<Action> = Vec::new();
     let mut timer: Option<Instant> = None;
-    let mut measurement: Option<(Uuid, Rating)> = None;
+    let mut measurement: Option<(Uuid, String)> = None;
     // The survey starts when the 200 is acknowledged: audio sent before the
     // ACK may be dropped by the caller's side.
     let end = loop {
@@ -163,7 +177,7 @@ async fn drive(
         while let Some(action) = (!pending.is_empty()).then(|| pending.remove(0)) {
             let Some(s) = survey.as_mut() else { break };
             match action {
-                Action::Play(name) => match prompts.get(&cfg.language, name.file_stem()) {
+                Action::Play(name) => match prompts.get(&language, name.file_stem()) {
                     Some(p) => {
                         let _ = media.commands.send(MediaCommand::Play(p)).await;
                     }
@@ -177,16 +191,20 @@ async fn drive(
                 }
                 Action::StartTimer(d) => timer = Some(Instant::now() + d),
                 Action::CancelTimer => timer = None,
-                Action::Commit(rating, digit) => {
-                    let result = commit(ctx, &call.key.call_id, parties, rating, digit).await;
+                Action::Commit(answer) => {
+                    let result = commit(ctx, &call.key.call_id, parties, &answer).await;
                     let input = match result {
                         Some(id) => {
-                            measurement = Some((id, rating));
+                            measurement = Some((id, answer.label()));
                             Input::Committed
                         }
                         None => Input::CommitFailed,
                     };
                     pending.extend(s.step(input));
+                }
+                Action::StartRecording | Action::StopRecording(_) => {
+                    // Comments are recorded by the media session (see media::recorder).
+                    pending.extend(s.step(Input::RecordingFinished));
                 }
                 Action::Hangup(outcome) => {
                     pending.clear();
@@ -195,7 +213,7 @@ async fn drive(
                 }
             }
         }
-        if let Some(Action::Hangup(outcome)) = pending.first().copied() {
+        if let Some(Action::Hangup(outcome)) = pending.first().cloned() {
             break End::Local(outcome);
         }
         let timer_at = timer.unwrap_or(hard_stop);
@@ -270,21 +288,32 @@ fn feed(survey: &mut Option<Survey>, pending: &mut Vec<Action>, input: Input) {
     }
 }
 
-/// Stores the rating; returns its id only once it is committed.
+/// Stores the answer; returns its id only once it is durable.
 async fn commit(
     ctx: &CallContext,
     call_id: &str,
     parties: &Parties,
-    rating: Rating,
-    digit: Digit,
+    answer: &Answer,
 ) -> Option<Uuid> {
+    let rating = match (answer.kind, answer.score) {
+        (ScaleKind::Smiley, 1) => Rating::Happy,
+        (ScaleKind::Smiley, _) => Rating::Sad,
+        (kind, _) => {
+            tracing::error!(
+                call_id,
+                kind = kind.as_str(),
+                "this store cannot keep answers on this scale"
+            );
+            return None;
+        }
+    };
     let m = NewMeasurement {
         id: Uuid::now_v7(),
         created_at: Utc::now(),
-        survey: "smiley".into(),
+        survey: parties.survey.name.clone(),
         rating,
-        digit: digit.key,
-        dtmf_source: digit.source,
+        digit: answer.digits.chars().next().unwrap_or('?'),
+        dtmf_source: answer.source,
         agent: parties.agent.clone(),
         queue: parties.queue.clone(),
         original_call_id: parties.original_call_id.clone(),

@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::survey::{CommentPolicy, ScaleKind};
+
 #[derive(Parser, Debug)]
 #[command(
     name = "smileyd",
@@ -77,8 +79,13 @@ struct FileConfig {
     sip: SipFile,
     #[serde(default)]
     media: MediaFile,
+    /// Defaults shared by every survey.
     #[serde(default)]
     survey: SurveyFile,
+    /// Named surveys; without any, one survey "smiley" built from [survey].
+    #[serde(default)]
+    surveys: std::collections::BTreeMap<String, SurveyFile>,
+    default_survey: Option<String>,
     #[serde(default)]
     headers: HeadersFile,
 }
@@ -99,14 +106,33 @@ struct MediaFile {
     max_call_secs: Option<u64>,
 }
 
-#[derive(Deserialize, Debug, Default)]
+#[derive(Deserialize, Debug, Default, Clone)]
 #[serde(deny_unknown_fields)]
 struct SurveyFile {
+    kind: Option<ScaleKind>,
     digit_timeout_ms: Option<u64>,
+    inter_digit_timeout_ms: Option<u64>,
     attempts: Option<u32>,
     happy_key: Option<String>,
     sad_key: Option<String>,
     language: Option<String>,
+    comment: Option<CommentPolicy>,
+}
+
+impl SurveyFile {
+    /// Fills what this survey leaves out from the shared [survey] table.
+    fn or(&self, base: &SurveyFile) -> SurveyFile {
+        SurveyFile {
+            kind: self.kind.or(base.kind),
+            digit_timeout_ms: self.digit_timeout_ms.or(base.digit_timeout_ms),
+            inter_digit_timeout_ms: self.inter_digit_timeout_ms.or(base.inter_digit_timeout_ms),
+            attempts: self.attempts.or(base.attempts),
+            happy_key: self.happy_key.clone().or(base.happy_key.clone()),
+            sad_key: self.sad_key.clone().or(base.sad_key.clone()),
+            language: self.language.clone().or(base.language.clone()),
+            comment: self.comment.or(base.comment),
+        }
+    }
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -115,6 +141,16 @@ struct HeadersFile {
     agent: Option<String>,
     queue: Option<String>,
     original_call_id: Option<String>,
+    survey: Option<String>,
+    language: Option<String>,
+}
+
+/// One named survey, resolved.
+#[derive(Clone, Debug)]
+pub struct SurveyConfig {
+    pub name: String,
+    pub settings: crate::survey::SurveySettings,
+    pub language: String,
 }
 
 /// The resolved configuration the daemon runs with.
@@ -134,14 +170,15 @@ pub struct Config {
     pub symmetric_rtp: bool,
     pub media_timeout: Duration,
     pub max_call: Duration,
-    pub digit_timeout: Duration,
-    pub attempts: u32,
-    pub happy_keys: Vec<char>,
-    pub sad_keys: Vec<char>,
-    pub language: String,
+    /// The surveys by name; a call picks one by Request-URI user, the
+    /// X-Survey header or `default_survey`.
+    pub surveys: Vec<SurveyConfig>,
+    pub default_survey: String,
     pub agent_header: String,
     pub queue_header: String,
     pub original_call_id_header: String,
+    pub survey_header: String,
+    pub language_header: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -269,29 +306,35 @@ impl Config {
         if !(50..=10_000).contains(&t1_ms) {
             return Err(key_err("sip.t1_ms", "must be between 50 and 10000"));
         }
-        let attempts = file.survey.attempts.unwrap_or(3);
-        if !(1..=10).contains(&attempts) {
-            return Err(key_err("survey.attempts", "must be between 1 and 10"));
+        let mut surveys = Vec::new();
+        if file.surveys.is_empty() {
+            surveys.push(survey_config("smiley", "survey", &file.survey)?);
         }
-        let digit_timeout_ms = file.survey.digit_timeout_ms.unwrap_or(5000);
-        if !(100..=120_000).contains(&digit_timeout_ms) {
-            return Err(key_err(
-                "survey.digit_timeout_ms",
-                "must be between 100 and 120000",
-            ));
+        for (name, sf) in &file.surveys {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(key_err(
+                    &format!("surveys.{name}"),
+                    "survey names are letters, digits, - and _",
+                ));
+            }
+            surveys.push(survey_config(
+                name,
+                &format!("surveys.{name}"),
+                &sf.or(&file.survey),
+            )?);
         }
-        let happy_keys = parse_keys(
-            "survey.happy_key",
-            file.survey.happy_key.as_deref().unwrap_or("1"),
-        )?;
-        let sad_keys = parse_keys(
-            "survey.sad_key",
-            file.survey.sad_key.as_deref().unwrap_or("2"),
-        )?;
-        if happy_keys.iter().any(|k| sad_keys.contains(k)) {
+        let default_survey = file
+            .default_survey
+            .clone()
+            .unwrap_or_else(|| surveys[0].name.clone());
+        if !surveys.iter().any(|s| s.name == default_survey) {
             return Err(key_err(
-                "survey.sad_key",
-                "shares a key with survey.happy_key",
+                "default_survey",
+                format!("'{default_survey}' is not a configured survey"),
             ));
         }
         let media_timeout = file.media.media_timeout_secs.unwrap_or(30);
@@ -340,11 +383,8 @@ impl Config {
             symmetric_rtp: file.media.symmetric_rtp.unwrap_or(true),
             media_timeout: Duration::from_secs(media_timeout),
             max_call: Duration::from_secs(max_call),
-            digit_timeout: Duration::from_millis(digit_timeout_ms),
-            attempts,
-            happy_keys,
-            sad_keys,
-            language: file.survey.language.unwrap_or_else(|| "en".into()),
+            surveys,
+            default_survey,
             agent_header: header("headers.agent", &file.headers.agent, "X-Agent-Id")?,
             queue_header: header("headers.queue", &file.headers.queue, "X-Queue")?,
             original_call_id_header: header(
@@ -352,7 +392,84 @@ impl Config {
                 &file.headers.original_call_id,
                 "X-Original-Call-Id",
             )?,
+            survey_header: header("headers.survey", &file.headers.survey, "X-Survey")?,
+            language_header: header("headers.language", &file.headers.language, "X-Language")?,
         })
+    }
+}
+
+fn survey_config(name: &str, at: &str, f: &SurveyFile) -> Result<SurveyConfig, ConfigError> {
+    use crate::survey::{Scale, SurveySettings};
+    let key = |k: &str| format!("{at}.{k}");
+    let attempts = f.attempts.unwrap_or(3);
+    if !(1..=10).contains(&attempts) {
+        return Err(key_err(&key("attempts"), "must be between 1 and 10"));
+    }
+    let digit_timeout_ms = f.digit_timeout_ms.unwrap_or(5000);
+    if !(100..=120_000).contains(&digit_timeout_ms) {
+        return Err(key_err(
+            &key("digit_timeout_ms"),
+            "must be between 100 and 120000",
+        ));
+    }
+    let inter_digit_ms = f.inter_digit_timeout_ms.unwrap_or(1500);
+    if !(100..=10_000).contains(&inter_digit_ms) {
+        return Err(key_err(
+            &key("inter_digit_timeout_ms"),
+            "must be between 100 and 10000",
+        ));
+    }
+    let kind = f.kind.unwrap_or(ScaleKind::Smiley);
+    let scale = match kind {
+        ScaleKind::Smiley => {
+            let happy = parse_keys(&key("happy_key"), f.happy_key.as_deref().unwrap_or("1"))?;
+            let sad = parse_keys(&key("sad_key"), f.sad_key.as_deref().unwrap_or("2"))?;
+            if happy.iter().any(|k| sad.contains(k)) {
+                return Err(key_err(&key("sad_key"), "shares a key with happy_key"));
+            }
+            Scale::smiley(happy, sad)
+        }
+        ScaleKind::Csat => Scale::csat(),
+        ScaleKind::Nps => Scale::nps(),
+    };
+    let language = f.language.clone().unwrap_or_else(|| "en".into());
+    if language.is_empty()
+        || !language
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(key_err(
+            &key("language"),
+            format!("'{language}' is not a language code"),
+        ));
+    }
+    Ok(SurveyConfig {
+        name: name.to_string(),
+        settings: SurveySettings {
+            scale,
+            digit_timeout: Duration::from_millis(digit_timeout_ms),
+            inter_digit_timeout: Duration::from_millis(inter_digit_ms),
+            attempts,
+            comment: f.comment.unwrap_or(CommentPolicy::Never),
+        },
+        language,
+    })
+}
+
+impl Config {
+    /// The survey for a call: the Request-URI user part when it names one,
+    /// else the X-Survey header, else the default.
+    pub fn survey_for(&self, uri_user: Option<&str>, header: Option<&str>) -> &SurveyConfig {
+        let find = |n: &str| {
+            self.surveys
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(n.trim()))
+        };
+        uri_user
+            .and_then(find)
+            .or_else(|| header.and_then(find))
+            .or_else(|| find(&self.default_survey))
+            .unwrap_or(&self.surveys[0])
     }
 }
 
@@ -396,7 +513,8 @@ mod tests {
         assert_eq!(c.sip_listen, "0.0.0.0:5060".parse().unwrap());
         assert_eq!(c.rtp_ports, (10000, 20000));
         assert_eq!(c.allowed_networks.len(), 6);
-        assert_eq!(c.happy_keys, vec!['1']);
+        assert_eq!(c.surveys.len(), 1);
+        assert_eq!(c.default_survey, "smiley");
     }
 
     #[test]

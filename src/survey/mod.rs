@@ -2,12 +2,18 @@
 //! path can be tested on its own. The call task feeds it inputs and carries
 //! out the actions it returns.
 //!
-//! prompt → wait for a key → (invalid → prompt)… → commit → thanks → hang up
-//!                         ↘ no key after the attempts → goodbye → hang up
+//! ```text
+//! prompt → wait for a key → (invalid → prompt)… → commit → [comment prompt → beep → record] → thanks → hang up
+//!                        ↘ no valid key after the attempts → goodbye → hang up
+//! ```
+
+pub mod scale;
 
 use std::time::Duration;
 
-use crate::model::{CallOutcome, Digit, Rating};
+use crate::model::{CallOutcome, CommentStatus, Digit};
+
+pub use scale::{Answer, KeyResult, Scale, ScaleKind};
 
 /// The prompts the machine asks for, by file name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,6 +22,8 @@ pub enum PromptName {
     Invalid,
     Thanks,
     Goodbye,
+    Comment,
+    Beep,
 }
 
 impl PromptName {
@@ -25,26 +33,41 @@ impl PromptName {
             PromptName::Invalid => "invalid",
             PromptName::Thanks => "thanks",
             PromptName::Goodbye => "goodbye",
+            PromptName::Comment => "comment",
+            PromptName::Beep => "beep",
         }
     }
 }
 
-/// What the survey is configured to accept.
+/// When a caller is offered to leave a spoken comment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommentPolicy {
+    Always,
+    /// Only after an answer at the unhappy end of the scale.
+    OnUnhappy,
+    Never,
+}
+
+/// What the survey is configured to do.
 #[derive(Clone, Debug)]
 pub struct SurveySettings {
+    pub scale: Scale,
     pub digit_timeout: Duration,
+    /// For multi-digit answers (NPS "10"): how long to wait for the next key.
+    pub inter_digit_timeout: Duration,
     pub attempts: u32,
-    pub happy_keys: Vec<char>,
-    pub sad_keys: Vec<char>,
+    pub comment: CommentPolicy,
 }
 
 impl Default for SurveySettings {
     fn default() -> Self {
         SurveySettings {
+            scale: Scale::smiley(vec!['1'], vec!['2']),
             digit_timeout: Duration::from_secs(5),
+            inter_digit_timeout: Duration::from_millis(1500),
             attempts: 3,
-            happy_keys: vec!['1'],
-            sad_keys: vec!['2'],
+            comment: CommentPolicy::Never,
         }
     }
 }
@@ -55,13 +78,15 @@ pub enum Input {
     Digit(Digit),
     /// The wait for a key ran out.
     Timeout,
-    /// The rating is on disk.
+    /// The answer is on disk (in the database or the local journal).
     Committed,
-    /// The rating could not be stored.
+    /// The answer could not be stored anywhere.
     CommitFailed,
+    /// The comment recording ended (or never started).
+    RecordingFinished,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     Play(PromptName),
     /// Barge-in: stop the prompt now.
@@ -69,20 +94,29 @@ pub enum Action {
     /// Start waiting for a key; the call task answers with `Input::Timeout`.
     StartTimer(Duration),
     CancelTimer,
-    /// Store the rating, then answer with `Committed` or `CommitFailed`.
-    Commit(Rating, Digit),
+    /// Store the answer, then answer with `Committed` or `CommitFailed`.
+    Commit(Answer),
+    /// Record the caller's comment; answer with `RecordingFinished`.
+    StartRecording,
+    /// The caller pressed '#': end the recording.
+    StopRecording(CommentStatus),
     Hangup(CallOutcome),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum State {
     /// Playing the survey prompt (attempt n, from 1).
     Asking(u32),
     /// Prompt over, waiting for a key.
     Waiting(u32),
+    /// The first key(s) of a longer answer are in; waiting for more.
+    Collecting(u32, Vec<Digit>),
     /// Playing "invalid" before asking again.
     Correcting(u32),
-    Committing,
+    Committing(bool),
+    CommentPrompt,
+    Beep,
+    Recording,
     Thanking,
     SayingGoodbye(CallOutcome),
     Done,
@@ -107,43 +141,64 @@ impl Survey {
         self.state == State::Done
     }
 
-    fn classify(&self, key: char) -> Option<Rating> {
-        if self.settings.happy_keys.contains(&key) {
-            Some(Rating::Happy)
-        } else if self.settings.sad_keys.contains(&key) {
-            Some(Rating::Sad)
-        } else {
-            None
-        }
+    pub fn is_recording(&self) -> bool {
+        self.state == State::Recording
     }
 
-    /// A key while asking or waiting: a rating, or one wrong attempt used.
-    fn on_key(&mut self, attempt: u32, digit: Digit, mut actions: Vec<Action>) -> Vec<Action> {
-        match self.classify(digit.key) {
-            Some(rating) => {
-                self.state = State::Committing;
-                actions.push(Action::Commit(rating, digit));
-            }
-            None if attempt >= self.settings.attempts => {
-                self.state = State::SayingGoodbye(CallOutcome::NoInput);
-                actions.push(Action::Play(PromptName::Goodbye));
-            }
-            None => {
-                self.state = State::Correcting(attempt + 1);
-                actions.push(Action::Play(PromptName::Invalid));
-            }
+    /// One wrong attempt used: ask again, or give up.
+    fn wrong(&mut self, attempt: u32, mut actions: Vec<Action>) -> Vec<Action> {
+        if attempt >= self.settings.attempts {
+            self.state = State::SayingGoodbye(CallOutcome::NoInput);
+            actions.push(Action::Play(PromptName::Goodbye));
+        } else {
+            self.state = State::Correcting(attempt + 1);
+            actions.push(Action::Play(PromptName::Invalid));
         }
         actions
     }
 
+    /// Keys so far, judged by the scale.
+    fn judge(
+        &mut self,
+        attempt: u32,
+        keys: Vec<Digit>,
+        ended: bool,
+        mut actions: Vec<Action>,
+    ) -> Vec<Action> {
+        match self.settings.scale.judge(&keys, ended) {
+            KeyResult::Answer(answer) => {
+                let wants_comment = match self.settings.comment {
+                    CommentPolicy::Always => true,
+                    CommentPolicy::OnUnhappy => self.settings.scale.is_unhappy(answer.score),
+                    CommentPolicy::Never => false,
+                };
+                self.state = State::Committing(wants_comment);
+                actions.push(Action::Commit(answer));
+                actions
+            }
+            KeyResult::NeedMore => {
+                self.state = State::Collecting(attempt, keys);
+                actions.push(Action::StartTimer(self.settings.inter_digit_timeout));
+                actions
+            }
+            KeyResult::Invalid => self.wrong(attempt, actions),
+        }
+    }
+
     pub fn step(&mut self, input: Input) -> Vec<Action> {
-        match (self.state, input) {
-            (State::Asking(n), Input::Digit(d)) => self.on_key(n, d, vec![Action::StopPrompt]),
+        let state = std::mem::replace(&mut self.state, State::Done);
+        self.state = state.clone();
+        match (state, input) {
+            (State::Asking(n), Input::Digit(d)) => {
+                self.judge(n, vec![d], false, vec![Action::StopPrompt])
+            }
             (State::Asking(n), Input::PromptFinished) => {
                 self.state = State::Waiting(n);
                 vec![Action::StartTimer(self.settings.digit_timeout)]
             }
-            (State::Waiting(n), Input::Digit(d)) => self.on_key(n, d, vec![Action::CancelTimer]),
+            (State::Waiting(n), Input::Digit(d)) => {
+                self.judge(n, vec![d], false, vec![Action::CancelTimer])
+            }
             (State::Waiting(n), Input::Timeout) if n >= self.settings.attempts => {
                 self.state = State::SayingGoodbye(CallOutcome::NoInput);
                 vec![Action::Play(PromptName::Goodbye)]
@@ -152,20 +207,55 @@ impl Survey {
                 self.state = State::Asking(n + 1);
                 vec![Action::Play(PromptName::Survey)]
             }
+            (State::Collecting(n, mut keys), Input::Digit(d)) => {
+                // '#' ends a multi-digit answer early.
+                if d.key == '#' {
+                    return self.judge(n, keys, true, vec![Action::CancelTimer]);
+                }
+                keys.push(d);
+                self.judge(n, keys, false, vec![Action::CancelTimer])
+            }
+            (State::Collecting(n, keys), Input::Timeout) => self.judge(n, keys, true, Vec::new()),
             // A key during "invalid" is taken as the next answer (barge-in).
-            (State::Correcting(n), Input::Digit(d)) => self.on_key(n, d, vec![Action::StopPrompt]),
+            (State::Correcting(n), Input::Digit(d)) => {
+                self.judge(n, vec![d], false, vec![Action::StopPrompt])
+            }
             (State::Correcting(n), Input::PromptFinished) => {
                 self.state = State::Asking(n);
                 vec![Action::Play(PromptName::Survey)]
             }
-            (State::Committing, Input::Committed) => {
+            (State::Committing(true), Input::Committed) => {
+                self.state = State::CommentPrompt;
+                vec![Action::Play(PromptName::Comment)]
+            }
+            (State::Committing(false), Input::Committed) => {
                 self.state = State::Thanking;
                 vec![Action::Play(PromptName::Thanks)]
             }
-            (State::Committing, Input::CommitFailed) => {
-                // Nobody is thanked for a rating that is not stored.
+            (State::Committing(_), Input::CommitFailed) => {
+                // Nobody is thanked for an answer that is not stored.
                 self.state = State::SayingGoodbye(CallOutcome::Failed);
                 vec![Action::Play(PromptName::Goodbye)]
+            }
+            // '#' during the comment prompt: no comment, thanks.
+            (State::CommentPrompt, Input::Digit(d)) if d.key == '#' => {
+                self.state = State::Thanking;
+                vec![Action::StopPrompt, Action::Play(PromptName::Thanks)]
+            }
+            (State::CommentPrompt, Input::PromptFinished) => {
+                self.state = State::Beep;
+                vec![Action::Play(PromptName::Beep)]
+            }
+            (State::Beep, Input::PromptFinished) => {
+                self.state = State::Recording;
+                vec![Action::StartRecording]
+            }
+            (State::Recording, Input::Digit(d)) if d.key == '#' => {
+                vec![Action::StopRecording(CommentStatus::Dtmf)]
+            }
+            (State::Recording, Input::RecordingFinished) => {
+                self.state = State::Thanking;
+                vec![Action::Play(PromptName::Thanks)]
             }
             (State::Thanking, Input::PromptFinished) => {
                 self.state = State::Done;
@@ -182,117 +272,4 @@ impl Survey {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::DtmfSource;
-
-    fn key(c: char) -> Input {
-        Input::Digit(Digit {
-            key: c,
-            source: DtmfSource::Rfc4733,
-        })
-    }
-
-    fn survey() -> Survey {
-        Survey::start(SurveySettings::default()).0
-    }
-
-    #[test]
-    fn happy_after_prompt() {
-        let mut s = survey();
-        assert_eq!(
-            s.step(Input::PromptFinished),
-            vec![Action::StartTimer(Duration::from_secs(5))]
-        );
-        let a = s.step(key('1'));
-        assert!(matches!(
-            a[..],
-            [Action::CancelTimer, Action::Commit(Rating::Happy, _)]
-        ));
-        assert_eq!(s.step(key('2')), vec![]);
-        assert_eq!(
-            s.step(Input::Committed),
-            vec![Action::Play(PromptName::Thanks)]
-        );
-        assert_eq!(
-            s.step(Input::PromptFinished),
-            vec![Action::Hangup(CallOutcome::Rated)]
-        );
-        assert!(s.is_done());
-    }
-
-    #[test]
-    fn barge_in_sad() {
-        let mut s = survey();
-        let a = s.step(key('2'));
-        assert!(matches!(
-            a[..],
-            [Action::StopPrompt, Action::Commit(Rating::Sad, _)]
-        ));
-    }
-
-    #[test]
-    fn wrong_key_then_right() {
-        let mut s = survey();
-        s.step(Input::PromptFinished);
-        assert_eq!(
-            s.step(key('7')),
-            vec![Action::CancelTimer, Action::Play(PromptName::Invalid)]
-        );
-        assert_eq!(
-            s.step(Input::PromptFinished),
-            vec![Action::Play(PromptName::Survey)]
-        );
-        s.step(Input::PromptFinished);
-        assert!(matches!(
-            s.step(key('1'))[..],
-            [_, Action::Commit(Rating::Happy, _)]
-        ));
-    }
-
-    #[test]
-    fn no_input_after_three_attempts() {
-        let mut s = survey();
-        for _ in 0..2 {
-            s.step(Input::PromptFinished);
-            assert_eq!(
-                s.step(Input::Timeout),
-                vec![Action::Play(PromptName::Survey)]
-            );
-        }
-        s.step(Input::PromptFinished);
-        assert_eq!(
-            s.step(Input::Timeout),
-            vec![Action::Play(PromptName::Goodbye)]
-        );
-        assert_eq!(
-            s.step(Input::PromptFinished),
-            vec![Action::Hangup(CallOutcome::NoInput)]
-        );
-    }
-
-    #[test]
-    fn three_wrong_keys_end_without_rating() {
-        let mut s = survey();
-        s.step(key('5'));
-        s.step(key('6'));
-        assert_eq!(
-            s.step(key('7')),
-            vec![Action::StopPrompt, Action::Play(PromptName::Goodbye)]
-        );
-    }
-
-    #[test]
-    fn failed_commit_never_thanks() {
-        let mut s = survey();
-        s.step(key('1'));
-        assert_eq!(
-            s.step(Input::CommitFailed),
-            vec![Action::Play(PromptName::Goodbye)]
-        );
-        assert_eq!(
-            s.step(Input::PromptFinished),
-            vec![Action::Hangup(CallOutcome::Failed)]
-        );
-    }
-}
+mod tests;
