@@ -659,7 +659,8 @@ async fn reinvite_hold_and_unhold_keep_the_call() {
     call.assert_clean();
     assert_eq!(
         sent_on_hold, 0,
-        "daemon sent {sent_on_hold} RTP packets while held (answered recvonly)"
+        "daemon sent {sent_on_hold} RTP packets in the ~800 ms on hold; its answer to a=sendonly was:\n{}",
+        held.raw
     );
     assert_rated(&d, &opts, call.call_id(), "happy", "1", "rfc4733").await;
 }

@@ -42,6 +42,21 @@ fn sip_parser_handles_compact_folded_and_multi_via() {
         name_addr_uri("<sip:127.0.0.1:5;transport=udp>;+sip.instance=\"<urn:uuid:1>\""),
         "sip:127.0.0.1:5;transport=udp"
     );
+    let linphone_contact =
+        "<sip:127.0.0.1:5;transport=udp>;+sip.instance=\"<urn:uuid:1-2>\";expires=60";
+    assert_eq!(
+        name_addr_uri(linphone_contact),
+        "sip:127.0.0.1:5;transport=udp"
+    );
+    assert_eq!(header_params(linphone_contact).len(), 2);
+    assert_eq!(
+        tag_of("\"a <b>\" <sip:x@y>;+sip.instance=\"<urn:uuid:1>\";tag=t1").as_deref(),
+        Some("t1")
+    );
+    assert_eq!(
+        without_tag("<sip:x@y>;+sip.instance=\"<urn:1>\";tag=t1"),
+        "<sip:x@y>;+sip.instance=\"<urn:1>\""
+    );
     assert!(SipMessage::parse(b"\x00\x01garbage").is_err());
 }
 

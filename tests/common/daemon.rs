@@ -52,6 +52,8 @@ pub struct Settings {
     pub max_call_secs: u64,
     pub t1_ms: u64,
     pub allowed_networks: Vec<String>,
+    /// sip.answer_delay_ms (ring time before the 200); written only when set.
+    pub answer_delay_ms: Option<u64>,
     /// Appended verbatim to the config file.
     pub extra_toml: String,
 }
@@ -78,6 +80,7 @@ impl Default for Settings {
             .iter()
             .map(|s| s.to_string())
             .collect(),
+            answer_delay_ms: None,
             extra_toml: String::new(),
         }
     }
@@ -104,7 +107,7 @@ max_call_secs = {}
 
 [sip]
 t1_ms = {}
-allowed_networks = [{}]
+allowed_networks = [{}]{}
 
 [headers]
 agent = "X-Agent-Id"
@@ -121,6 +124,9 @@ original_call_id = "X-Original-Call-Id"
             self.max_call_secs,
             self.t1_ms,
             nets.join(", "),
+            self.answer_delay_ms
+                .map(|ms| format!("\nanswer_delay_ms = {ms}"))
+                .unwrap_or_default(),
             self.extra_toml
         )
     }

@@ -332,15 +332,33 @@ pub fn split_commas(s: &str) -> Vec<String> {
 /// Contact). Without angle brackets every `;param` belongs to the header
 /// (RFC 3261 20.10).
 pub fn header_params(v: &str) -> Vec<(String, Option<String>)> {
-    let rest = if let Some(i) = v.rfind('>') {
-        &v[i + 1..]
-    } else {
-        match v.find(';') {
+    let rest = match angle_span(v) {
+        Some((_, close)) => &v[close + 1..],
+        None => match v.find(';') {
             Some(i) => &v[i..],
             None => "",
-        }
+        },
     };
     parse_params(rest)
+}
+
+/// Byte positions of the `<` and `>` around the URI of a name-addr,
+/// ignoring angle brackets inside quoted strings (a display name, or a
+/// header parameter such as `+sip.instance="<urn:uuid:…>"`).
+pub fn angle_span(v: &str) -> Option<(usize, usize)> {
+    let mut quote = false;
+    let mut open = None;
+    let mut prev_backslash = false;
+    for (i, ch) in v.char_indices() {
+        match ch {
+            '"' if !prev_backslash && open.is_none() => quote = !quote,
+            '<' if !quote && open.is_none() => open = Some(i),
+            '>' if open.is_some() => return Some((open.unwrap(), i)),
+            _ => {}
+        }
+        prev_backslash = ch == '\\' && !prev_backslash;
+    }
+    None
 }
 
 fn parse_params(rest: &str) -> Vec<(String, Option<String>)> {
@@ -366,31 +384,30 @@ pub fn tag_of(v: &str) -> Option<String> {
 
 /// `"x" <sip:a@b;p>;tag=1` → `sip:a@b;p`; `sip:a@b;tag=1` → `sip:a@b`.
 pub fn name_addr_uri(v: &str) -> String {
-    if let (Some(a), Some(b)) = (v.find('<'), v.find('>')) {
-        v[a + 1..b].trim().to_string()
-    } else {
-        v.split(';').next().unwrap_or("").trim().to_string()
+    match angle_span(v) {
+        Some((a, b)) => v[a + 1..b].trim().to_string(),
+        None => v.split(';').next().unwrap_or("").trim().to_string(),
     }
 }
 
 /// A header value with its tag parameter removed (for dialog remote URIs).
 pub fn without_tag(v: &str) -> String {
-    let mut out = String::new();
-    if let Some(i) = v.rfind('>') {
-        out.push_str(&v[..=i]);
-        for (k, val) in header_params(v) {
-            if k != "tag" {
-                out.push(';');
-                out.push_str(&k);
-                if let Some(val) = val {
-                    out.push('=');
-                    out.push_str(&val);
+    match angle_span(v) {
+        Some((_, close)) => {
+            let mut out = v[..=close].to_string();
+            for p in v[close + 1..]
+                .split(';')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
+                if !p.to_ascii_lowercase().starts_with("tag=") {
+                    out.push(';');
+                    out.push_str(p);
                 }
             }
+            out
         }
-        out
-    } else {
-        v.split(';').next().unwrap_or("").trim().to_string()
+        None => v.split(';').next().unwrap_or("").trim().to_string(),
     }
 }
 
