@@ -107,6 +107,17 @@ impl Params {
             .transpose()
     }
 
+    /// `true` or `false`.
+    pub fn boolean(&self, name: &str) -> Result<Option<bool>, ApiError> {
+        self.get(name)
+            .map(|v| match v {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err(ApiError::invalid(name, "must be 'true' or 'false'")),
+            })
+            .transpose()
+    }
+
     pub fn rating(&self) -> Result<Option<Rating>, ApiError> {
         self.get("rating")
             .map(|v| match v {
@@ -133,6 +144,7 @@ impl Params {
             from,
             to,
             rating: self.rating()?,
+            has_comment: self.boolean("has_comment")?,
         })
     }
 }

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::events::EventKind;
 use super::time::to_ms;
-use super::{Store, StoreError};
+use super::{write_latency, Store, StoreError};
 use crate::model::CallOutcome;
 
 /// How one surveyed call went.
@@ -25,16 +26,29 @@ pub struct CallRecord {
 }
 
 impl Store {
-    /// Stores a call record; committed when it returns `Ok`. Recording the
-    /// same id again is a no-op, so a retry cannot count a call twice.
+    /// Stores a call record with its event (which versions the response
+    /// figures); committed when it returns `Ok`. Recording the same id again
+    /// is a no-op, so a retry cannot count a call twice.
     pub async fn record_call(&self, c: &CallRecord) -> Result<(), StoreError> {
-        sqlx::query(
+        let started = std::time::Instant::now();
+        let result = self.record_call_tx(c).await;
+        write_latency::observe(started.elapsed());
+        if result? {
+            self.announce();
+        }
+        Ok(())
+    }
+
+    async fn record_call_tx(&self, c: &CallRecord) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let id = c.id.to_string();
+        let inserted = sqlx::query(
             "INSERT INTO calls (id, sip_call_id, started_at, ended_at, survey, agent, queue, \
              caller, outcome, measurement_id) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (id) DO NOTHING",
         )
-        .bind(c.id.to_string())
+        .bind(id.as_str())
         .bind(c.sip_call_id.as_str())
         .bind(to_ms(c.started_at))
         .bind(to_ms(c.ended_at))
@@ -44,8 +58,14 @@ impl Store {
         .bind(c.caller.as_deref())
         .bind(c.outcome.as_str())
         .bind(c.measurement_id.map(|id| id.to_string()))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            self.append_event(&mut tx, EventKind::Call, &id).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 }

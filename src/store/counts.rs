@@ -1,5 +1,6 @@
-//! Aggregate figures. Every count is computed by the database (COUNT with
-//! GROUP BY); no rows are loaded to be counted in Rust.
+//! Aggregate figures. Every count is computed by the database, from the
+//! hourly/daily rollups plus the raw ratings at the window's ragged edges
+//! (see `rollup`); no rows are loaded to be counted in Rust.
 
 use std::cmp::Ordering;
 
@@ -8,8 +9,11 @@ use sqlx::Row;
 
 use super::filter::{Filter, Target};
 use super::measurement::KIND_SMILEY;
+use super::rollup::{cover, Level, MAX_MS, MIN_MS};
 use super::sql::{Bind, Sql};
+use super::time::to_ms;
 use super::{Store, StoreError};
+use crate::model::Rating;
 
 /// Happy and sad ratings in some slice of the data.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -65,9 +69,13 @@ impl Responses {
     }
 }
 
-/// Select list counting happy and sad smiley ratings.
-const COUNT_RATINGS: &str = "COUNT(CASE WHEN rating = 'happy' THEN 1 END) AS happy, \
-                             COUNT(CASE WHEN rating = 'sad' THEN 1 END) AS sad";
+/// Widest window the rollups are asked about when `from`/`to` are open.
+fn window(f: &Filter) -> (i64, i64) {
+    (
+        f.from.map(to_ms).unwrap_or(MIN_MS),
+        f.to.map(to_ms).unwrap_or(MAX_MS),
+    )
+}
 
 fn counts_from(row: &AnyRow) -> Result<Counts, StoreError> {
     Ok(Counts {
@@ -76,38 +84,159 @@ fn counts_from(row: &AnyRow) -> Result<Counts, StoreError> {
     })
 }
 
-/// Only smiley measurements count as happy/sad; later kinds have other scales.
-fn smiley_conditions(f: &Filter, sql: &mut Sql) -> Vec<String> {
-    let mut c = f.conditions(sql, Target::Measurements);
-    c.push(format!(
-        "kind = {}",
-        sql.bind(Bind::Text(KIND_SMILEY.to_owned()))
+/// A rating filter keeps only that side of the counts.
+fn only_rating(c: Counts, f: &Filter) -> Counts {
+    match f.rating {
+        Some(Rating::Happy) => Counts { sad: 0, ..c },
+        Some(Rating::Sad) => Counts { happy: 0, ..c },
+        None => c,
+    }
+}
+
+/// One statement counting every labelled window in `buckets` (label, lo,
+/// hi) from the rollups and, for the ragged edges, the raw ratings; grouped
+/// by label and, with `by_agent`, by agent ('' for none). Segment bounds are
+/// our own integers, written into the SQL as literals (a year of hourly
+/// buckets would exceed SQLite's limit on bound parameters).
+fn rollup_query(f: &Filter, buckets: &[(usize, i64, i64)], by_agent: bool) -> Option<Sql> {
+    let mut per_level: [(Level, Vec<String>); 3] = [
+        (Level::Day, Vec::new()),
+        (Level::Hour, Vec::new()),
+        (Level::Raw, Vec::new()),
+    ];
+    for &(label, lo, hi) in buckets {
+        for seg in cover(lo, hi) {
+            if let Some((_, rows)) = per_level.iter_mut().find(|(l, _)| *l == seg.level) {
+                rows.push(format!("({label}, {}, {}, {})", seg.sign, seg.lo, seg.hi));
+            }
+        }
+    }
+    if per_level.iter().all(|(_, rows)| rows.is_empty()) {
+        return None;
+    }
+    let mut sql = Sql::new("WITH ");
+    let mut ctes = Vec::new();
+    let mut branches = Vec::new();
+    let agent_col = if by_agent { ", x.agent AS agent" } else { "" };
+    for (level, rows) in &per_level {
+        if rows.is_empty() {
+            continue;
+        }
+        let (cte, source, alias, time_col) = match level {
+            Level::Day => ("dseg", "rollup_day", "r", "bucket"),
+            Level::Hour => ("hseg", "rollup_hour", "r", "bucket"),
+            Level::Raw => ("rseg", "measurements", "m", "created_at"),
+        };
+        ctes.push(format!(
+            "{cte} (b, sgn, lo, hi) AS (VALUES {})",
+            rows.join(", ")
+        ));
+        let mut conds = Vec::new();
+        if let Some(agent) = &f.agent {
+            conds.push(format!(
+                "{alias}.agent = {}",
+                sql.bind(Bind::Text(agent.clone()))
+            ));
+        }
+        if let Some(queue) = &f.queue {
+            conds.push(format!(
+                "{alias}.queue = {}",
+                sql.bind(Bind::Text(queue.clone()))
+            ));
+        }
+        let (agent_sel, h, s) = if *level == Level::Raw {
+            conds.push(format!(
+                "m.kind = {}",
+                sql.bind(Bind::Text(KIND_SMILEY.to_owned()))
+            ));
+            (
+                "COALESCE(m.agent, '') AS agent, ",
+                "g.sgn * (CASE WHEN m.rating = 'happy' THEN 1 ELSE 0 END)",
+                "g.sgn * (CASE WHEN m.rating = 'sad' THEN 1 ELSE 0 END)",
+            )
+        } else {
+            ("r.agent AS agent, ", "g.sgn * r.happy", "g.sgn * r.sad")
+        };
+        let agent_sel = if by_agent { agent_sel } else { "" };
+        let filter = if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        };
+        branches.push(format!(
+            "SELECT g.b AS b, {agent_sel}{h} AS h, {s} AS s FROM {cte} g \
+             JOIN {source} {alias} ON {alias}.{time_col} >= g.lo AND {alias}.{time_col} < g.hi{filter}"
+        ));
+    }
+    let group = if by_agent { "x.b, x.agent" } else { "x.b" };
+    sql.push(&ctes.join(", "));
+    sql.push(&format!(
+        " SELECT x.b AS b{agent_col}, CAST(COALESCE(SUM(x.h), 0) AS BIGINT) AS happy, \
+         CAST(COALESCE(SUM(x.s), 0) AS BIGINT) AS sad FROM ({}) x GROUP BY {group}",
+        branches.join(" UNION ALL ")
     ));
-    c
+    Some(sql)
 }
 
 impl Store {
     /// Happy/sad counts for everything the filter selects.
     pub async fn satisfaction(&self, f: &Filter) -> Result<Counts, StoreError> {
-        let mut sql = Sql::new(&format!("SELECT {COUNT_RATINGS} FROM measurements"));
-        let conditions = smiley_conditions(f, &mut sql);
-        sql.push_where(&conditions);
-        let row = sql.query().fetch_one(&self.pool).await?;
-        counts_from(&row)
+        let (lo, hi) = window(f);
+        let Some(sql) = rollup_query(f, &[(0, lo, hi)], false) else {
+            return Ok(Counts::default());
+        };
+        let row = sql.query().fetch_optional(&self.pool).await?;
+        let c = row
+            .as_ref()
+            .map(counts_from)
+            .transpose()?
+            .unwrap_or_default();
+        Ok(only_rating(c, f))
+    }
+
+    /// Counts per bucket for the windows [boundaries[i], boundaries[i+1]);
+    /// one statement, counted by the database.
+    pub async fn timeseries(
+        &self,
+        f: &Filter,
+        boundaries: &[i64],
+    ) -> Result<Vec<Counts>, StoreError> {
+        let n = boundaries.len().saturating_sub(1);
+        let mut out = vec![Counts::default(); n];
+        let buckets: Vec<(usize, i64, i64)> = boundaries
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| (i, w[0], w[1]))
+            .collect();
+        let Some(sql) = rollup_query(f, &buckets, false) else {
+            return Ok(out);
+        };
+        for row in sql.query().fetch_all(&self.pool).await? {
+            let b: i64 = row.try_get("b")?;
+            if let Some(slot) = usize::try_from(b).ok().and_then(|b| out.get_mut(b)) {
+                *slot = only_rating(counts_from(&row)?, f);
+            }
+        }
+        Ok(out)
     }
 
     /// Counts per agent (`None` = calls not attributed to an agent), best
     /// first: by happy share, then by number of ratings, then by name.
     pub async fn per_agent(&self, f: &Filter) -> Result<Vec<(Option<String>, Counts)>, StoreError> {
-        let mut sql = Sql::new(&format!("SELECT agent, {COUNT_RATINGS} FROM measurements"));
-        let conditions = smiley_conditions(f, &mut sql);
-        sql.push_where(&conditions);
-        sql.push(" GROUP BY agent");
+        let (lo, hi) = window(f);
+        let Some(sql) = rollup_query(f, &[(0, lo, hi)], true) else {
+            return Ok(Vec::new());
+        };
         let rows = sql.query().fetch_all(&self.pool).await?;
-        let mut out = rows
-            .iter()
-            .map(|r| Ok((r.try_get::<Option<String>, _>("agent")?, counts_from(r)?)))
-            .collect::<Result<Vec<_>, StoreError>>()?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let agent: String = r.try_get("agent")?;
+            let c = only_rating(counts_from(r)?, f);
+            // Corrections can cancel out: an agent with nothing left is not listed.
+            if c.total() > 0 {
+                out.push(((!agent.is_empty()).then_some(agent), c));
+            }
+        }
         // Sorting a handful of aggregated rows; the counting was the database's.
         out.sort_by(|(a_name, a), (b_name, b)| {
             a.rank(b).then_with(|| match (a_name, b_name) {

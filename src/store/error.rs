@@ -13,6 +13,9 @@ pub enum StoreError {
     /// Applying the schema migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A file the store manages (comment audio) could not be handled.
+    #[error("file error: {0}")]
+    Io(String),
     /// A stored row holds a value the code cannot interpret.
     #[error("corrupt row {id}: {detail}")]
     Corrupt { id: String, detail: String },

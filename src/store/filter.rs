@@ -20,6 +20,9 @@ pub struct Filter {
     pub to: Option<DateTime<Utc>>,
     /// Only applies to measurements; call records have no rating.
     pub rating: Option<Rating>,
+    /// Only measurement listings: with (true) or without (false) a comment
+    /// whose audio is still there.
+    pub has_comment: Option<bool>,
 }
 
 /// Which table the filter is applied to: measurements are placed in time by
@@ -33,16 +36,27 @@ pub(crate) enum Target {
 impl Filter {
     /// Conditions (with their binds registered in `sql`) for this filter.
     pub(crate) fn conditions(&self, sql: &mut Sql, target: Target) -> Vec<String> {
+        self.conditions_on(sql, target, "")
+    }
+
+    /// Like `conditions`, with columns qualified by `prefix` (e.g. "m.").
+    pub(crate) fn conditions_on(&self, sql: &mut Sql, target: Target, prefix: &str) -> Vec<String> {
         let time_col = match target {
-            Target::Measurements => "created_at",
-            Target::Calls => "started_at",
+            Target::Measurements => format!("{prefix}created_at"),
+            Target::Calls => format!("{prefix}started_at"),
         };
         let mut c = Vec::new();
         if let Some(agent) = &self.agent {
-            c.push(format!("agent = {}", sql.bind(Bind::Text(agent.clone()))));
+            c.push(format!(
+                "{prefix}agent = {}",
+                sql.bind(Bind::Text(agent.clone()))
+            ));
         }
         if let Some(queue) = &self.queue {
-            c.push(format!("queue = {}", sql.bind(Bind::Text(queue.clone()))));
+            c.push(format!(
+                "{prefix}queue = {}",
+                sql.bind(Bind::Text(queue.clone()))
+            ));
         }
         if let Some(from) = self.from {
             c.push(format!(
@@ -55,8 +69,15 @@ impl Filter {
         }
         if let (Target::Measurements, Some(rating)) = (target, self.rating) {
             c.push(format!(
-                "rating = {}",
+                "{prefix}rating = {}",
                 sql.bind(Bind::Text(rating.as_str().to_owned()))
+            ));
+        }
+        if let (Target::Measurements, Some(has)) = (target, self.has_comment) {
+            c.push(format!(
+                "{}EXISTS (SELECT 1 FROM comments hc WHERE hc.measurement_id = {prefix}id \
+                 AND hc.deleted_at IS NULL)",
+                if has { "" } else { "NOT " }
             ));
         }
         c

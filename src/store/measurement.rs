@@ -7,11 +7,13 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::comment::{comment_from_row, Comment};
 use super::cursor::Cursor;
+use super::events::EventKind;
 use super::filter::{Filter, Target};
 use super::sql::{Bind, Sql};
 use super::time::{from_ms, to_ms};
-use super::{Store, StoreError};
+use super::{rollup, write_latency, Store, StoreError};
 use crate::model::{DtmfSource, Rating};
 
 /// The only kind of measurement so far; csat and nps scales come later.
@@ -49,6 +51,9 @@ pub struct Measurement {
     pub original_call_id: Option<String>,
     pub sip_call_id: String,
     pub caller: Option<String>,
+    /// The recorded comment, if the caller left one (its audio may since
+    /// have been deleted).
+    pub comment: Option<Comment>,
 }
 
 impl Measurement {
@@ -63,15 +68,24 @@ impl Measurement {
 
 /// Smiley score: 1 for happy, 0 for sad, so that SUM/AVG give the share of
 /// happy callers directly.
-fn smiley_score(r: Rating) -> i64 {
+pub(crate) fn smiley_score(r: Rating) -> i64 {
     match r {
         Rating::Happy => 1,
         Rating::Sad => 0,
     }
 }
 
-const COLUMNS: &str = "id, created_at, survey, kind, score, rating, digit, dtmf_source, \
-                       agent, queue, original_call_id, sip_call_id, caller";
+/// Columns of `measurements m LEFT JOIN comments c`; comment columns carry a
+/// `c_` prefix.
+const COLUMNS: &str = "m.id, m.created_at, m.survey, m.kind, m.score, m.rating, m.digit, \
+                       m.dtmf_source, m.agent, m.queue, m.original_call_id, m.sip_call_id, \
+                       m.caller, c.measurement_id AS c_measurement_id, \
+                       c.created_at AS c_created_at, c.file_name AS c_file_name, \
+                       c.duration_ms AS c_duration_ms, c.size_bytes AS c_size_bytes, \
+                       c.status AS c_status, c.deleted_at AS c_deleted_at, \
+                       c.deleted_reason AS c_deleted_reason";
+
+const FROM: &str = "FROM measurements m LEFT JOIN comments c ON c.measurement_id = m.id";
 
 fn parse_rating(s: &str, id: &str) -> Result<Rating, StoreError> {
     match s {
@@ -119,24 +133,39 @@ fn from_row(row: &AnyRow) -> Result<Measurement, StoreError> {
         original_call_id: row.try_get("original_call_id")?,
         sip_call_id: row.try_get("sip_call_id")?,
         caller: row.try_get("caller")?,
+        comment: comment_from_row(row, "c_")?,
     })
 }
 
 impl Store {
-    /// Stores one rating. When this returns `Ok` the row is committed: a
-    /// single autocommit INSERT, with SQLite in WAL mode and
-    /// `synchronous=FULL`, so it survives a crash or power cut. Inserting the
-    /// same id again is a no-op, which makes retrying after an ambiguous
+    /// Stores one rating. When this returns `Ok` the row is committed, with
+    /// SQLite in WAL mode and `synchronous=FULL`, so it survives a crash or
+    /// power cut. One transaction writes the rating, its rollup counts, its
+    /// event and one pending delivery per webhook: all or nothing. Inserting
+    /// the same id again is a no-op, which makes retrying after an ambiguous
     /// failure safe.
     pub async fn insert_measurement(&self, m: &NewMeasurement) -> Result<(), StoreError> {
-        sqlx::query(
+        let started = std::time::Instant::now();
+        let result = self.insert_measurement_tx(m).await;
+        write_latency::observe(started.elapsed());
+        if result? {
+            self.announce();
+        }
+        Ok(())
+    }
+
+    async fn insert_measurement_tx(&self, m: &NewMeasurement) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let id = m.id.to_string();
+        let created_at = to_ms(m.created_at);
+        let inserted = sqlx::query(
             "INSERT INTO measurements (id, created_at, survey, kind, score, rating, digit, \
              dtmf_source, agent, queue, original_call_id, sip_call_id, caller) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
              ON CONFLICT (id) DO NOTHING",
         )
-        .bind(m.id.to_string())
-        .bind(to_ms(m.created_at))
+        .bind(id.as_str())
+        .bind(created_at)
         .bind(m.survey.as_str())
         .bind(KIND_SMILEY)
         .bind(smiley_score(m.rating))
@@ -148,14 +177,29 @@ impl Store {
         .bind(m.original_call_id.as_deref())
         .bind(m.sip_call_id.as_str())
         .bind(m.caller.as_deref())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if inserted {
+            rollup::add(
+                &mut tx,
+                created_at,
+                m.agent.as_deref(),
+                m.queue.as_deref(),
+                m.rating == Rating::Happy,
+            )
+            .await?;
+            self.append_event(&mut tx, EventKind::Measurement, &id)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
     }
 
     /// One measurement by id.
     pub async fn get_measurement(&self, id: &str) -> Result<Option<Measurement>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM measurements WHERE id = $1"))
+        let row = sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE m.id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -172,20 +216,22 @@ impl Store {
         cursor: Option<Cursor>,
     ) -> Result<(Vec<Measurement>, Option<Cursor>), StoreError> {
         let limit = limit.max(1);
-        let mut sql = Sql::new(&format!("SELECT {COLUMNS} FROM measurements"));
-        let mut conditions = f.conditions(&mut sql, Target::Measurements);
+        let mut sql = Sql::new(&format!("SELECT {COLUMNS} {FROM}"));
+        let mut conditions = f.conditions_on(&mut sql, Target::Measurements, "m.");
         if let Some(c) = cursor {
             let ms = sql.bind(Bind::Int(c.created_at_ms));
             let ms2 = sql.bind(Bind::Int(c.created_at_ms));
             let id = sql.bind(Bind::Text(c.id.to_string()));
             conditions.push(format!(
-                "(created_at < {ms} OR (created_at = {ms2} AND id < {id}))"
+                "(m.created_at < {ms} OR (m.created_at = {ms2} AND m.id < {id}))"
             ));
         }
         sql.push_where(&conditions);
         // One extra row tells whether another page exists.
         let fetch = sql.bind(Bind::Int(i64::from(limit) + 1));
-        sql.push(&format!(" ORDER BY created_at DESC, id DESC LIMIT {fetch}"));
+        sql.push(&format!(
+            " ORDER BY m.created_at DESC, m.id DESC LIMIT {fetch}"
+        ));
 
         let rows = sql.query().fetch_all(&self.pool).await?;
         let mut items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;

@@ -5,34 +5,52 @@
 //! UUIDv7 strings, BIGINT UTC milliseconds, `$n` placeholders), and one
 //! `migrations/` directory valid on both.
 
+mod bulk;
 mod call;
+mod comment;
 mod connect;
 mod counts;
 mod cursor;
 mod error;
+mod events;
 mod filter;
 mod measurement;
+mod retention;
+mod rollup;
 mod sql;
 mod time;
+mod token;
+mod webhook;
+pub mod write_latency;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
+use std::sync::Arc;
+
 use sqlx::AnyPool;
+use tokio::sync::watch;
 
 pub use call::CallRecord;
+pub use comment::{Comment, NewComment};
 pub use connect::Backend;
 pub use counts::{Counts, Responses};
 pub use cursor::{Cursor, InvalidCursor};
 pub use error::StoreError;
+pub use events::{Event, EventKind};
 pub use filter::Filter;
 pub use measurement::{Measurement, NewMeasurement, KIND_SMILEY};
+pub use retention::{audio_path, erase_comment, spawn_retention_sweeper, sweep_retention};
+pub use token::{token_hash, Scope, TokenInfo};
+pub use webhook::{Attempt, Delivery, DeliveryStatus, DueDelivery, Webhook};
 
 /// Handle to the database; cheap to clone (a shared connection pool).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Bumped after every commit that wrote events, to wake listeners.
+    events: Arc<watch::Sender<u64>>,
 }
 
 impl Store {
@@ -40,7 +58,11 @@ impl Store {
     /// SQLite file, and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         let (pool, backend) = connect::open(url).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            events: Arc::new(watch::Sender::new(0)),
+        })
     }
 
     /// Which database this store talks to.

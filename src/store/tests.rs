@@ -198,6 +198,7 @@ async fn round_trip(store: Store) {
             original_call_id: Some("orig-1@pbx".into()),
             sip_call_id: "sip-1@pbx".into(),
             caller: None,
+            comment: None,
         }
     );
     assert_eq!(

@@ -1,0 +1,158 @@
+//! The event log: one row per change (a rating, a comment, a deleted comment,
+//! a finished call), numbered in commit order. SSE replays it by id, webhook
+//! deliveries point into it, and its highest id versions every figure the
+//! API serves (ETags).
+
+use chrono::{DateTime, Utc};
+use sqlx::{AnyConnection, Row};
+
+use super::time::{from_ms, to_ms};
+use super::{Backend, Store, StoreError};
+
+/// PostgreSQL advisory lock that serialises writers of the event log, so ids
+/// are handed out in commit order across daemons sharing one database.
+const EVENT_LOCK: i64 = 0x736d_696c_6579;
+
+/// What changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Measurement,
+    Comment,
+    CommentDeleted,
+    Call,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Measurement => "measurement",
+            EventKind::Comment => "comment",
+            EventKind::CommentDeleted => "comment_deleted",
+            EventKind::Call => "call",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<EventKind> {
+        Some(match s {
+            "measurement" => EventKind::Measurement,
+            "comment" => EventKind::Comment,
+            "comment_deleted" => EventKind::CommentDeleted,
+            "call" => EventKind::Call,
+            _ => return None,
+        })
+    }
+
+    /// Kinds pushed to apps (SSE) and webhook receivers; a call event only
+    /// versions the response figures.
+    pub fn is_published(self) -> bool {
+        self != EventKind::Call
+    }
+}
+
+/// One row of the log.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub kind: EventKind,
+    /// The measurement id (for comment events too) or the call id.
+    pub subject_id: String,
+}
+
+impl Store {
+    /// Starts a write transaction. On PostgreSQL it takes the event-log lock
+    /// first, so that concurrent writers cannot commit event ids out of
+    /// order; on SQLite the first write statement takes the database lock.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(EVENT_LOCK)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
+    }
+
+    /// Appends an event inside the caller's write transaction and, for
+    /// published kinds, one pending delivery per active webhook. Returns the
+    /// event id.
+    pub(crate) async fn append_event(
+        &self,
+        conn: &mut AnyConnection,
+        kind: EventKind,
+        subject_id: &str,
+    ) -> Result<i64, StoreError> {
+        let now = to_ms(Utc::now());
+        let id: i64 = sqlx::query(
+            "INSERT INTO events (id, created_at, kind, subject_id) \
+             SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3 FROM events RETURNING id",
+        )
+        .bind(now)
+        .bind(kind.as_str())
+        .bind(subject_id)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?;
+        if kind.is_published() {
+            sqlx::query(
+                "INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, \
+                 next_attempt_at, created_at) \
+                 SELECT id, $1, 'pending', 0, $2, $2 FROM webhooks WHERE active = 1",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Ok(id)
+    }
+
+    /// Tells local listeners (SSE streams, the webhook dispatcher) that
+    /// events were committed; listeners also poll, for other daemons' rows.
+    pub(crate) fn announce(&self) {
+        self.events.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes whenever this process commits events.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.events.subscribe()
+    }
+
+    /// Events with id greater than `after`, oldest first, at most `limit`.
+    pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, created_at, kind, subject_id FROM events WHERE id > $1 \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit.max(1)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: i64 = r.try_get("id")?;
+                let kind: String = r.try_get("kind")?;
+                Ok(Event {
+                    id,
+                    created_at: from_ms(r.try_get("created_at")?, &id.to_string())?,
+                    kind: EventKind::parse(&kind).ok_or_else(|| {
+                        StoreError::corrupt(id.to_string(), format!("unknown event kind {kind:?}"))
+                    })?,
+                    subject_id: r.try_get("subject_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest event id (0 when there is none): the version of all data.
+    /// One primary-key lookup, cheap enough for every conditional request.
+    pub async fn last_event_id(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("id")?)
+    }
+}
