@@ -67,7 +67,11 @@ impl Prompt {
     }
 
     /// Reads and decodes a WAV file; errors name the path.
-    pub fn from_wav_file(name: impl Into<String>, path: &Path) -> Result<Prompt, PromptError> {
+    pub fn from_wav_file(
+        name: impl Into<String>,
+        path: impl AsRef<Path>,
+    ) -> Result<Prompt, PromptError> {
+        let path = path.as_ref();
         let file = path.display().to_string();
         let io_err = |source| PromptError::Io {
             file: file.clone(),
