@@ -16,6 +16,7 @@ use crate::journal::{Entry, Journal};
 use crate::media::{self, MediaCommand, MediaConfig, MediaEvent, PromptSet};
 use crate::model::{CallOutcome, Rating};
 use crate::sip::message::{self, Message};
+use crate::sip::sdp::Direction;
 use crate::sip::{CallEvent, Endpoint, IncomingCall};
 use crate::store::{CallRecord, NewMeasurement, Store};
 use crate::survey::{Action, Answer, Input, ScaleKind, Survey, SurveySettings};
@@ -235,6 +236,9 @@ async fn drive(
                     if let Some(addr) = n.remote {
                         let _ = media.commands.send(MediaCommand::SetRemote { addr, codec: n.codec, dtmf_pt: n.event_pt }).await;
                     }
+                    // Hold: the caller only sends (or nothing flows), so we must not.
+                    let sending = matches!(n.direction, Direction::SendRecv | Direction::RecvOnly) && n.remote.is_some();
+                    let _ = media.commands.send(MediaCommand::SetSending(sending)).await;
                 }
                 Some(CallEvent::Digit(d)) => feed(&mut survey, &mut pending, Input::Digit(d)),
                 Some(CallEvent::AckTimeout) => break End::Local(CallOutcome::Failed),

@@ -66,6 +66,9 @@ pub enum MediaCommand {
     Play(Arc<Prompt>),
     /// Barge-in: silence from the next frame on, without `PlaybackFinished`.
     StopPlayback,
+    /// RFC 3264 §6.1: on hold (we answered recvonly or inactive) nothing is
+    /// sent; the timeline keeps running so playback and timestamps stay true.
+    SetSending(bool),
     Shutdown,
 }
 
@@ -167,6 +170,7 @@ struct Session {
     /// Last RTP from the caller, or the start of the session.
     last_rx: Instant,
     timed_out: bool,
+    sending: bool,
 }
 
 impl Session {
@@ -191,6 +195,7 @@ impl Session {
             detector: DtmfDetector::new(),
             last_rx: Instant::now(),
             timed_out: false,
+            sending: true,
         }
     }
 
@@ -232,6 +237,7 @@ impl Session {
             } => self.set_remote(addr, codec, dtmf_pt),
             MediaCommand::Play(prompt) => self.playback = Some(Playback { prompt, pos: 0 }),
             MediaCommand::StopPlayback => self.playback = None,
+            MediaCommand::SetSending(on) => self.sending = on,
             // Handled by the loop.
             MediaCommand::Shutdown => {}
         }
@@ -304,9 +310,11 @@ impl Session {
         let n = self
             .sender
             .write(&mut packet, codec.payload_type(), &frame, marker);
-        match self.socket.send_to(&packet[..n], target).await {
-            Ok(_) => self.stats.count_out(),
-            Err(e) => tracing::trace!(error = %e, %target, "RTP send error"),
+        if self.sending {
+            match self.socket.send_to(&packet[..n], target).await {
+                Ok(_) => self.stats.count_out(),
+                Err(e) => tracing::trace!(error = %e, %target, "RTP send error"),
+            }
         }
 
         if finished {
