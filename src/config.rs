@@ -29,6 +29,30 @@ pub struct Cli {
 pub enum Command {
     /// Check the configuration and exit.
     CheckConfig,
+    /// Manage API tokens (in the configured database).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `smileyd token …`
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token and print it once (only its hash is stored).
+    Create {
+        /// read (apps, wallboards) or admin (also deletes comments, manages webhooks).
+        #[arg(long, value_parser = ["read", "admin"])]
+        scope: String,
+        /// A name to recognise it by, e.g. wallboard.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke the token(s) with this id or name.
+    Revoke {
+        /// Token id or name.
+        id_or_name: String,
+    },
 }
 
 /// Flags that override the file; each also reads SMILEYD_<NAME>.
@@ -88,6 +112,38 @@ struct FileConfig {
     default_survey: Option<String>,
     #[serde(default)]
     headers: HeadersFile,
+    #[serde(default)]
+    recordings: RecordingsFile,
+    #[serde(default)]
+    webhooks: Vec<WebhookFile>,
+    #[serde(default)]
+    api: ApiFile,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct RecordingsFile {
+    retention_days: Option<u32>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+struct WebhookFile {
+    url: String,
+    secret: String,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct ApiFile {
+    metrics: Option<String>,
+}
+
+/// A webhook receiver from the configuration file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub url: String,
+    pub secret: String,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -179,6 +235,12 @@ pub struct Config {
     pub original_call_id_header: String,
     pub survey_header: String,
     pub language_header: String,
+    /// Comment audio older than this many days is deleted (0: kept forever).
+    pub retention_days: u32,
+    /// Receivers of signed webhook POSTs.
+    pub webhooks: Vec<WebhookConfig>,
+    /// Who may read /metrics.
+    pub metrics: crate::api::MetricsAccess,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -394,6 +456,14 @@ impl Config {
             )?,
             survey_header: header("headers.survey", &file.headers.survey, "X-Survey")?,
             language_header: header("headers.language", &file.headers.language, "X-Language")?,
+            retention_days: file.recordings.retention_days.unwrap_or(90),
+            webhooks: webhooks(&file.webhooks)?,
+            metrics: match file.api.metrics.as_deref() {
+                None => crate::api::MetricsAccess::default(),
+                Some(v) => crate::api::MetricsAccess::parse(v).ok_or_else(|| {
+                    key_err("api.metrics", format!("'{v}' must be open, read or off"))
+                })?,
+            },
         })
     }
 }
@@ -471,6 +541,30 @@ impl Config {
             .or_else(|| find(&self.default_survey))
             .unwrap_or(&self.surveys[0])
     }
+}
+
+fn webhooks(list: &[WebhookFile]) -> Result<Vec<WebhookConfig>, ConfigError> {
+    let mut out: Vec<WebhookConfig> = Vec::new();
+    for w in list {
+        let url = w.url.trim();
+        let ok = reqwest::Url::parse(url)
+            .ok()
+            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        if !ok {
+            return Err(key_err("webhooks.url", format!("'{url}' must be an http:// or https:// URL")));
+        }
+        if w.secret.chars().count() < 16 {
+            return Err(key_err("webhooks.secret", format!("the secret for {url} must be at least 16 characters")));
+        }
+        if out.iter().any(|o| o.url == url) {
+            return Err(key_err("webhooks.url", format!("'{url}' is listed twice")));
+        }
+        out.push(WebhookConfig {
+            url: url.to_owned(),
+            secret: w.secret.clone(),
+        });
+    }
+    Ok(out)
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

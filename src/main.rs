@@ -9,12 +9,12 @@ use tokio::sync::mpsc;
 
 use smileyd::api;
 use smileyd::call::{self, CallContext, ACTIVE_CALLS};
-use smileyd::config::{Cli, Command, Config};
+use smileyd::config::{Cli, Command, Config, TokenCommand};
 use smileyd::journal::Journal;
 use smileyd::media::{PortAllocator, PromptSet};
 use smileyd::sip::timers::Timers;
 use smileyd::sip::{Endpoint, SipSettings, Transport};
-use smileyd::store::Store;
+use smileyd::store::{spawn_retention_sweeper, Scope, Store};
 
 fn main() {
     let cli = Cli::parse();
@@ -36,6 +36,9 @@ fn main() {
     if let Some(Command::CheckConfig) = cli.command {
         println!("configuration is valid");
         return;
+    }
+    if let Some(Command::Token(cmd)) = cli.command {
+        std::process::exit(token_command(&config, cmd));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -80,7 +83,32 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         new_calls_tx,
     );
     let draining = Arc::new(AtomicBool::new(false));
-    let api_state = api::ApiState::new(store.clone()).with_draining(draining.clone());
+    let api_state = api::ApiState::new(store.clone())
+        .with_draining(draining.clone())
+        .with_recordings_dir(config.recordings_dir.clone())
+        .with_metrics(config.metrics);
+    let hooks: Vec<(String, String)> = config
+        .webhooks
+        .iter()
+        .map(|w| (w.url.clone(), w.secret.clone()))
+        .collect();
+    store
+        .sync_config_webhooks(&hooks)
+        .await
+        .map_err(|e| anyhow::anyhow!("webhooks: {e}"))?;
+    api::spawn_dispatcher(store.clone(), api::DispatchSettings::default());
+    spawn_retention_sweeper(
+        store.clone(),
+        config.recordings_dir.clone(),
+        config.retention_days,
+        Duration::from_secs(3600),
+    );
+    if !store.any_tokens().await.unwrap_or(true) {
+        tracing::warn!(
+            "no API tokens: the API answers read requests from loopback only and refuses admin \
+             requests; create a token with `smileyd token create --scope read --name NAME`"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(config.http_listen)
         .await
         .map_err(|e| anyhow::anyhow!("http_listen {}: {e}", config.http_listen))?;
@@ -140,6 +168,72 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// `smileyd token create|list|revoke`: talks to the configured database and
+/// exits; the secret of a new token is printed once and never stored.
+fn token_command(config: &Config, cmd: TokenCommand) -> i32 {
+    let run = async {
+        let store = Store::connect(&config.database_url)
+            .await
+            .map_err(|e| anyhow::anyhow!("database {}: {e}", redact(&config.database_url)))?;
+        match cmd {
+            TokenCommand::Create { scope, name } => {
+                let scope = Scope::parse(&scope)
+                    .ok_or_else(|| anyhow::anyhow!("--scope must be read or admin"))?;
+                let (info, secret) = store.create_token(&name, scope).await?;
+                eprintln!(
+                    "created token {} ({}, scope {}); it is shown only now:",
+                    info.id,
+                    info.name,
+                    info.scope.as_str()
+                );
+                println!("{secret}");
+            }
+            TokenCommand::List => {
+                for t in store.list_tokens().await? {
+                    let state = match t.revoked_at {
+                        Some(at) => format!("revoked {}", at.to_rfc3339()),
+                        None => "active".to_owned(),
+                    };
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        t.id,
+                        t.name,
+                        t.scope.as_str(),
+                        t.created_at.to_rfc3339(),
+                        state
+                    );
+                }
+            }
+            TokenCommand::Revoke { id_or_name } => {
+                let n = store.revoke_token(&id_or_name).await?;
+                if n == 0 {
+                    anyhow::bail!("no active token with id or name {id_or_name:?}");
+                }
+                println!("revoked {n} token(s)");
+            }
+        }
+        store.close().await;
+        Ok::<(), anyhow::Error>(())
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("smileyd: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(run) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("smileyd: {e:#}");
+            1
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -8,6 +8,17 @@ use serde_json::{json, Value};
 
 use super::state::ApiState;
 
+/// Liveness and readiness; open to everyone.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Store answers, not shutting down: {\"status\":\"ok\"}", body = Object),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 503, description = "Store unreachable (degraded) or shutting down (draining)", body = Object),
+    )
+)]
 pub async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
     if state.is_draining() {
         return (

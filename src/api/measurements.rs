@@ -2,20 +2,31 @@
 //! ratings, newest first, paged by an opaque cursor.
 
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::Json;
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorJson};
+use super::etag::{request_key, Tag};
 use super::params::Params;
+use super::schema::{CommentStatusName, DtmfSourceName, RatingName};
 use super::state::ApiState;
-use crate::model::{DtmfSource, Rating};
-use crate::store::Measurement;
+use crate::model::{CommentStatus, DtmfSource, Rating};
+use crate::store::{Comment, Measurement};
 
-#[derive(Debug, Serialize)]
+/// RFC 3339, UTC, millisecond precision: the one way times leave the API.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MeasurementJson {
+    #[schema(format = "uuid")]
     pub id: String,
     pub survey: String,
     pub agent: Option<String>,
@@ -25,17 +36,48 @@ pub struct MeasurementJson {
     /// The Call-ID of the support call the survey was about, when known.
     pub original_call_id: Option<String>,
     pub caller: Option<String>,
+    #[schema(value_type = RatingName)]
     pub rating: Rating,
     pub digit: String,
+    #[schema(value_type = DtmfSourceName)]
     pub dtmf_source: DtmfSource,
     /// RFC 3339, UTC, millisecond precision.
+    #[schema(format = "date-time")]
     pub created_at: String,
-    /// Recorded comments come later; always null for now.
+    /// Where the recorded comment's audio is, while it exists; else null.
     pub comment_url: Option<String>,
+    /// The recorded comment, if the caller left one (also after its audio
+    /// was deleted); else null.
+    pub comment: Option<CommentJson>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CommentJson {
+    #[schema(value_type = CommentStatusName)]
+    pub status: CommentStatus,
+    pub duration_ms: i64,
+    pub size_bytes: i64,
+    /// True once the audio was deleted (erasure or retention).
+    pub deleted: bool,
+    #[schema(format = "date-time")]
+    pub deleted_at: Option<String>,
+}
+
+impl From<&Comment> for CommentJson {
+    fn from(c: &Comment) -> Self {
+        CommentJson {
+            status: c.status,
+            duration_ms: c.duration_ms,
+            size_bytes: c.size_bytes,
+            deleted: c.deleted_at.is_some(),
+            deleted_at: c.deleted_at.map(rfc3339),
+        }
+    }
 }
 
 impl From<Measurement> for MeasurementJson {
     fn from(m: Measurement) -> Self {
+        let live = m.comment.as_ref().is_some_and(|c| c.deleted_at.is_none());
         MeasurementJson {
             id: m.id.to_string(),
             survey: m.survey,
@@ -47,50 +89,117 @@ impl From<Measurement> for MeasurementJson {
             rating: m.rating,
             digit: m.digit.to_string(),
             dtmf_source: m.dtmf_source,
-            created_at: m.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-            comment_url: None,
+            created_at: rfc3339(m.created_at),
+            comment_url: live.then(|| format!("/api/v1/measurements/{}/comment", m.id)),
+            comment: m.comment.as_ref().map(CommentJson::from),
         }
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PageJson {
     pub items: Vec<MeasurementJson>,
     /// Pass as `cursor` to get the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
 
+/// List ratings, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/measurements",
+    tag = "measurements",
+    params(
+        ("agent" = Option<String>, Query, description = "Only this agent"),
+        ("queue" = Option<String>, Query, description = "Only this queue"),
+        ("from" = Option<String>, Query, format = DateTime, description = "Window start, RFC 3339, included"),
+        ("to" = Option<String>, Query, format = DateTime, description = "Window end, RFC 3339, excluded"),
+        ("rating" = Option<RatingName>, Query, description = "Only happy or only sad ratings"),
+        ("has_comment" = Option<bool>, Query, description = "Only ratings with (true) or without (false) comment audio"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, default 50"),
+        ("cursor" = Option<String>, Query, pattern = "^[0-9a-f]{48}$", description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = PageJson),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "Bad parameter", body = ErrorJson),
+        (status = 401, description = "No or unknown token", body = ErrorJson),
+        (status = 403, description = "Not allowed", body = ErrorJson),
+        (status = 503, description = "Store unavailable", body = ErrorJson),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn list(
     State(state): State<ApiState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
     params: Params,
-) -> Result<Json<PageJson>, ApiError> {
-    let params = params.only(&["agent", "queue", "from", "to", "rating", "limit", "cursor"])?;
+) -> Result<Response, ApiError> {
+    let params = params.only(&[
+        "agent",
+        "queue",
+        "from",
+        "to",
+        "rating",
+        "has_comment",
+        "limit",
+        "cursor",
+    ])?;
     let filter = params.filter()?;
     let limit = params.limit()?;
     let cursor = params.cursor()?;
+    let tag = Tag::versioned(&state, &request_key(&uri)).await?;
+    if tag.matches(&headers) {
+        return Ok(tag.not_modified());
+    }
     let (items, next) = state
         .store_call(state.store.list_measurements(&filter, limit, cursor))
         .await?;
-    Ok(Json(PageJson {
+    Ok(tag.attach(Json(PageJson {
         items: items.into_iter().map(Into::into).collect(),
         next_cursor: next.map(|c| c.to_string()),
-    }))
+    })))
 }
 
+/// The id in the path, normalised; anything that is not a UUID cannot exist.
+pub fn path_id(id: Result<Path<String>, PathRejection>, what: &str) -> Result<Uuid, ApiError> {
+    let not_found = || ApiError::not_found(format!("no {what} with this id"));
+    let Path(id) = id.map_err(|_| not_found())?;
+    Uuid::try_parse(&id).map_err(|_| not_found())
+}
+
+/// One rating by id.
+#[utoipa::path(
+    get,
+    path = "/api/v1/measurements/{id}",
+    tag = "measurements",
+    params(("id" = String, Path, description = "Measurement id (UUID)")),
+    responses(
+        (status = 200, description = "The measurement", body = MeasurementJson),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "Bad parameter", body = ErrorJson),
+        (status = 401, description = "No or unknown token", body = ErrorJson),
+        (status = 403, description = "Not allowed", body = ErrorJson),
+        (status = 404, description = "Unknown id", body = ErrorJson),
+        (status = 503, description = "Store unavailable", body = ErrorJson),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn get(
     State(state): State<ApiState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     params: Params,
-) -> Result<Json<MeasurementJson>, ApiError> {
+) -> Result<Response, ApiError> {
     params.only(&[])?;
-    let not_found = || ApiError::not_found("no measurement with this id");
-    let Path(id) = id.map_err(|_| not_found())?;
-    // Ids are UUIDs; anything else cannot exist. Parsing also normalises
-    // the spelling (case, hyphens) to the stored form.
-    let id = Uuid::try_parse(&id).map_err(|_| not_found())?;
-    state
+    let id = path_id(id, "measurement")?;
+    let tag = Tag::versioned(&state, &request_key(&uri)).await?;
+    if tag.matches(&headers) {
+        return Ok(tag.not_modified());
+    }
+    let m = state
         .store_call(state.store.get_measurement(&id.to_string()))
         .await?
-        .map(|m| Json(m.into()))
-        .ok_or_else(not_found)
+        .ok_or_else(|| ApiError::not_found("no measurement with this id"))?;
+    Ok(tag.attach(Json(MeasurementJson::from(m))))
 }

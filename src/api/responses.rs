@@ -1,15 +1,18 @@
 //! GET /api/v1/responses: how many surveyed callers answered, and how the
 //! others' calls ended.
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::Json;
 use serde::Serialize;
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorJson};
+use super::etag::{request_key, Tag};
 use super::params::Params;
 use super::state::ApiState;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResponsesJson {
     pub offered: i64,
     pub rated: i64,
@@ -20,18 +23,45 @@ pub struct ResponsesJson {
     pub response_rate: Option<f64>,
 }
 
+/// Calls offered the survey, and how they ended.
+#[utoipa::path(
+    get,
+    path = "/api/v1/responses",
+    tag = "figures",
+    params(
+        ("agent" = Option<String>, Query, description = "Only this agent"),
+        ("queue" = Option<String>, Query, description = "Only this queue"),
+        ("from" = Option<String>, Query, format = DateTime, description = "Window start, RFC 3339, included"),
+        ("to" = Option<String>, Query, format = DateTime, description = "Window end, RFC 3339, excluded"),
+    ),
+    responses(
+        (status = 200, description = "Outcomes and the response rate", body = ResponsesJson),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "Bad parameter", body = ErrorJson),
+        (status = 401, description = "No or unknown token", body = ErrorJson),
+        (status = 403, description = "Not allowed", body = ErrorJson),
+        (status = 503, description = "Store unavailable", body = ErrorJson),
+    ),
+    security(("bearer" = []))
+)]
 pub async fn responses(
     State(state): State<ApiState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
     params: Params,
-) -> Result<Json<ResponsesJson>, ApiError> {
+) -> Result<Response, ApiError> {
     let filter = params.only(&["agent", "queue", "from", "to"])?.filter()?;
+    let tag = Tag::versioned(&state, &request_key(&uri)).await?;
+    if tag.matches(&headers) {
+        return Ok(tag.not_modified());
+    }
     let r = state.store_call(state.store.responses(&filter)).await?;
-    Ok(Json(ResponsesJson {
+    Ok(tag.attach(Json(ResponsesJson {
         offered: r.offered,
         rated: r.rated,
         no_input: r.no_input,
         hung_up: r.hung_up,
         failed: r.failed,
         response_rate: r.response_rate(),
-    }))
+    })))
 }

@@ -2,6 +2,7 @@
 //! call may take before the client gets a 503 instead of a hang.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,33 @@ pub struct ApiState {
     /// load balancers stop sending traffic.
     pub draining: Arc<AtomicBool>,
     pub store_timeout: Duration,
+    /// Where comment audio lives (file names in the store are relative).
+    pub recordings_dir: PathBuf,
+    /// Who may read /metrics.
+    pub metrics: MetricsAccess,
+}
+
+/// Who may read /metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MetricsAccess {
+    /// Anyone who can reach the port (a scraper without a token).
+    Open,
+    /// Like the read endpoints: a read token, or loopback while no tokens exist.
+    #[default]
+    Read,
+    /// Not served (404).
+    Off,
+}
+
+impl MetricsAccess {
+    pub fn parse(s: &str) -> Option<MetricsAccess> {
+        match s {
+            "open" => Some(MetricsAccess::Open),
+            "read" => Some(MetricsAccess::Read),
+            "off" => Some(MetricsAccess::Off),
+            _ => None,
+        }
+    }
 }
 
 impl ApiState {
@@ -28,7 +56,19 @@ impl ApiState {
             store,
             draining: Arc::new(AtomicBool::new(false)),
             store_timeout: DEFAULT_STORE_TIMEOUT,
+            recordings_dir: PathBuf::from("recordings"),
+            metrics: MetricsAccess::default(),
         }
+    }
+
+    pub fn with_recordings_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.recordings_dir = dir.into();
+        self
+    }
+
+    pub fn with_metrics(mut self, access: MetricsAccess) -> Self {
+        self.metrics = access;
+        self
     }
 
     /// Shares an existing shutdown flag (the daemon's own).

@@ -32,7 +32,8 @@ async fn serve(state_for: impl FnOnce(Store) -> ApiState) -> Server {
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let task = tokio::spawn(async move {
-        axum::serve(listener, router(state)).await.expect("serve");
+        let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, app).await.expect("serve");
     });
     Server {
         base: format!("http://{addr}"),

@@ -19,7 +19,7 @@ mod retention;
 mod rollup;
 mod sql;
 mod time;
-mod token;
+pub mod token;
 mod webhook;
 pub mod write_latency;
 

@@ -1,0 +1,160 @@
+//! GET /api/v1/timeseries: happy/sad counts per hour, day or week in a time
+//! zone. Bucket boundaries come from the zone (`buckets`); the database
+//! counts all buckets in one statement.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::Json;
+use chrono::{DateTime, SecondsFormat, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::buckets::{self, Bucket};
+use super::counts::CountsJson;
+use super::error::{ApiError, ErrorJson};
+use super::etag::Tag;
+use super::params::Params;
+use super::state::ApiState;
+
+/// Most buckets one request may ask for.
+pub const MAX_BUCKETS: usize = 10_000;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PointJson {
+    /// Bucket start, RFC 3339 with the zone's offset at that instant.
+    #[schema(format = "date-time")]
+    pub start: String,
+    /// Bucket end (excluded).
+    #[schema(format = "date-time")]
+    pub end: String,
+    #[serde(flatten)]
+    pub counts: CountsJson,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TimeseriesJson {
+    pub bucket: Bucket,
+    /// The IANA zone the buckets follow.
+    pub tz: String,
+    pub items: Vec<PointJson>,
+}
+
+fn local(t: DateTime<Utc>, tz: Tz) -> String {
+    t.with_timezone(&tz)
+        .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Counts per bucket.
+#[utoipa::path(
+    get,
+    path = "/api/v1/timeseries",
+    tag = "figures",
+    params(
+        ("bucket" = Option<Bucket>, Query, description = "hour, day (default) or week (from Monday)"),
+        ("tz" = Option<String>, Query, description = "IANA time zone, e.g. Europe/Berlin (default UTC); days start at local midnight"),
+        ("agent" = Option<String>, Query, description = "Only this agent"),
+        ("queue" = Option<String>, Query, description = "Only this queue"),
+        ("from" = Option<String>, Query, format = DateTime, description = "Window start (default: 24 hours, 30 days or 12 weeks back); the first bucket is the one containing it"),
+        ("to" = Option<String>, Query, format = DateTime, description = "Window end, excluded (default: the end of the current bucket)"),
+    ),
+    responses(
+        (status = 200, description = "One item per bucket, oldest first, empty buckets included", body = TimeseriesJson),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "Bad parameter (also: more than 10000 buckets)", body = ErrorJson),
+        (status = 401, description = "No or unknown token", body = ErrorJson),
+        (status = 403, description = "Not allowed", body = ErrorJson),
+        (status = 503, description = "Store unavailable", body = ErrorJson),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn timeseries(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let params = params.only(&["bucket", "tz", "agent", "queue", "from", "to"])?;
+    let mut filter = params.filter()?;
+    let bucket = match params.get("bucket") {
+        None => Bucket::Day,
+        Some(b) => Bucket::parse(b)
+            .ok_or_else(|| ApiError::invalid("bucket", "must be 'hour', 'day' or 'week'"))?,
+    };
+    let tz_name = params.get("tz").unwrap_or("UTC");
+    let tz: Tz = tz_name
+        .parse()
+        .map_err(|_| ApiError::invalid("tz", "not an IANA time zone name (e.g. Europe/Berlin)"))?;
+    let now = Utc::now();
+    let to = match filter.to {
+        Some(t) => t,
+        None => {
+            let current = buckets::floor(tz, bucket, now);
+            buckets::next(tz, bucket, current)
+        }
+    };
+    let from = match filter.from {
+        Some(f) => f,
+        None => {
+            let mut f = to;
+            for _ in 0..bucket.default_count() {
+                f = buckets::floor(tz, bucket, f - chrono::Duration::seconds(1));
+            }
+            f
+        }
+    };
+    if to < from {
+        return Err(ApiError::invalid("to", "must not be earlier than from"));
+    }
+    let bounds = buckets::boundaries(tz, bucket, from, to, MAX_BUCKETS).ok_or_else(|| {
+        ApiError::invalid(
+            "from",
+            format!(
+                "the window has more than {MAX_BUCKETS} buckets; narrow it or use a wider bucket"
+            ),
+        )
+    })?;
+    // The tag names the resolved window, so defaults that follow the clock
+    // still revalidate correctly.
+    let key = format!(
+        "timeseries\n{bucket:?}\n{tz_name}\n{:?}\n{:?}\n{}\n{}",
+        filter.agent,
+        filter.queue,
+        from.timestamp_millis(),
+        to.timestamp_millis()
+    );
+    let tag = Tag::versioned(&state, &key).await?;
+    if tag.matches(&headers) {
+        return Ok(tag.not_modified());
+    }
+    // Edge buckets are clipped to the window, so the sum over the items is
+    // the window's figure.
+    let mut edges: Vec<i64> = bounds.iter().map(|b| b.timestamp_millis()).collect();
+    let last = edges.len() - 1;
+    edges[0] = from.timestamp_millis();
+    edges[last] = edges[last].min(to.timestamp_millis()).max(edges[0]);
+    filter.from = None;
+    filter.to = None;
+    let counts = state
+        .store_call(state.store.timeseries(&filter, &edges))
+        .await?;
+    let items = counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| PointJson {
+            start: local(
+                DateTime::from_timestamp_millis(edges[i]).unwrap_or(from),
+                tz,
+            ),
+            end: local(
+                DateTime::from_timestamp_millis(edges[i + 1]).unwrap_or(to),
+                tz,
+            ),
+            counts: c.into(),
+        })
+        .collect();
+    Ok(tag.attach(Json(TimeseriesJson {
+        bucket,
+        tz: tz_name.to_owned(),
+        items,
+    })))
+}
