@@ -349,22 +349,48 @@ impl Message {
     }
 }
 
+/// Splits a name-addr or addr-spec header value into the URI and the header
+/// parameters after it. Quoted strings (display names, `+sip.instance="<…>"`)
+/// are skipped, so a `<` or `>` inside quotes is never taken for the URI's.
+fn split_name_addr(value: &str) -> (&str, &str) {
+    let bytes = value.as_bytes();
+    let (mut quoted, mut escaped) = (false, false);
+    let mut open = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match b {
+            b'\\' if quoted => escaped = true,
+            b'"' => quoted = !quoted,
+            b'<' if !quoted && open.is_none() => open = Some(i),
+            b'>' if !quoted => {
+                if let Some(a) = open {
+                    return (value[a + 1..i].trim(), &value[i + 1..]);
+                }
+            }
+            _ => {}
+        }
+    }
+    // RFC 3261 §20: in an addr-spec, parameters after the URI are header params.
+    let v = value.trim();
+    match v.find(';') {
+        Some(i) => (v[..i].trim(), &v[i..]),
+        None => (v, ""),
+    }
+}
+
 /// A header parameter (`;name=value` after the URI part), case-insensitive
 /// name. Parameters inside `<…>` belong to the URI and are skipped.
 pub fn param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
-    let tail = match value.rfind('>') {
-        Some(i) => &value[i + 1..],
-        None => value,
-    };
-    for p in tail
-        .split(';')
-        .skip(if value.contains('>') { 0 } else { 1 })
-    {
+    let (_, tail) = split_name_addr(value);
+    for p in tail.split(';') {
         let (k, v) = match p.split_once('=') {
             Some((k, v)) => (k.trim(), v.trim()),
             None => (p.trim(), ""),
         };
-        if k.eq_ignore_ascii_case(name) {
+        if !k.is_empty() && k.eq_ignore_ascii_case(name) {
             return Some(v.trim_matches('"'));
         }
     }
@@ -379,13 +405,7 @@ pub fn has_param(value: &str, name: &str) -> bool {
 /// The URI inside a name-addr (`"x" <sip:…>;tag=1`) or an addr-spec
 /// (`sip:…;tag=1`, where the parameters belong to the header, RFC 3261 §20).
 pub fn uri_of(value: &str) -> &str {
-    if let (Some(a), Some(b)) = (value.find('<'), value.rfind('>')) {
-        if a < b {
-            return value[a + 1..b].trim();
-        }
-    }
-    let v = value.trim();
-    v.split(';').next().unwrap_or(v).trim()
+    split_name_addr(value).0
 }
 
 /// The user part of a SIP URI (`sip:user@host`), without parameters.
@@ -486,6 +506,11 @@ mod tests {
         assert_eq!(param("<sip:a@b;transport=tcp>;tag=y", "tag"), Some("y"));
         assert_eq!(param("<sip:a@b;tag=no>", "tag"), None);
         assert_eq!(uri_user("sip:nps@example.com;user=phone"), Some("nps"));
+        let linphone = "<sip:127.0.0.1:5062;transport=udp>;+sip.instance=\"<urn:uuid:1d84>\";expires=60";
+        assert_eq!(uri_of(linphone), "sip:127.0.0.1:5062;transport=udp");
+        assert_eq!(param(linphone, "expires"), Some("60"));
+        assert_eq!(uri_of("\"A <b>\" <sip:a@b>;tag=1"), "sip:a@b");
+        assert_eq!(param("\"A <b>\" <sip:a@b>;tag=1", "tag"), Some("1"));
         assert_eq!(
             uri_host_port("sip:x@[::1]:5062;transport=tcp"),
             Some(("::1".into(), Some(5062)))
