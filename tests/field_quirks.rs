@@ -138,3 +138,88 @@ async fn media_keeps_flowing_while_waiting_for_a_key() {
     call.expect_daemon_bye(secs(8)).await;
     call.assert_media_ok();
 }
+
+/// One wrong key sent with a field timestamp quirk, then '1'. With two
+/// attempts, a press counted as several digits ends the survey.
+async fn wrong_key_with_ts_quirk_counts_once(name: &str, quirk: TsQuirk) {
+    let d = Daemon::with_settings(Settings {
+        attempts: 2,
+        digit_timeout_ms: 3000,
+        ..Settings::default()
+    })
+    .await;
+    let ua = SipUa::udp(d.sip).await;
+    let opts = InviteOpts::new(UaStyle::Baresip, &agent(name));
+    let call = Call::place(&d, &ua, opts.clone(), OfferKind::Baresip).await;
+    call.rtp
+        .wait_prompt_done(Prompt::Survey, 1, secs(8))
+        .await
+        .unwrap();
+    let style = DtmfStyle {
+        ts_quirk: quirk,
+        ..DtmfStyle::baresip()
+    };
+    call.rtp.press('5', style).await;
+    call.rtp
+        .wait_prompt_done(Prompt::Invalid, 1, secs(5))
+        .await
+        .unwrap();
+    tokio::time::sleep(ms(700)).await;
+    call.press('1').await;
+    call.rtp
+        .wait_heard(Prompt::Thanks, 1, secs(8))
+        .await
+        .unwrap_or_else(|e| {
+            panic!("{e} (a single '5' sent with {quirk:?} counted more than once?)")
+        });
+    call.expect_daemon_bye(secs(8)).await;
+    let heard = call.rtp.prompts_heard();
+    assert_eq!(
+        heard.iter().filter(|p| **p == Prompt::Invalid).count(),
+        1,
+        "{quirk:?}: {heard:?}"
+    );
+    assert_rated(&d, &opts, call.call_id(), "happy", "1", "rfc4733").await;
+}
+
+/// Some senders advance the timestamp on every packet of one press.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamp_advancing_every_packet_is_one_digit() {
+    wrong_key_with_ts_quirk_counts_once("tsperpacket", TsQuirk::PerPacket).await;
+}
+
+/// An intermediary may rewrite the timestamp in the middle of a press.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamp_rewritten_mid_press_is_one_digit() {
+    wrong_key_with_ts_quirk_counts_once("tsrewrite", TsQuirk::RewriteAfter(4)).await;
+}
+
+/// A caller without X-Agent-Id is still surveyed; the agent is null.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_agent_header_is_still_surveyed() {
+    let d = Daemon::start().await;
+    let ua = SipUa::udp(d.sip).await;
+    let mut opts = InviteOpts::new(UaStyle::Baresip, "unused");
+    opts.agent = None;
+    let call = Call::place(&d, &ua, opts.clone(), OfferKind::Baresip).await;
+    survey_with_key(&call, '1').await;
+    // This daemon has seen this one call only, so the unfiltered list is it.
+    let mut items = Vec::new();
+    for _ in 0..50 {
+        let (s, _, v) = d.api.get("/api/v1/measurements", &[]).await;
+        assert_eq!(s, 200, "{v}");
+        items = v["items"].as_array().cloned().unwrap_or_default();
+        if !items.is_empty() {
+            break;
+        }
+        tokio::time::sleep(ms(100)).await;
+    }
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert!(
+        items[0]["agent"].is_null(),
+        "agent should be null: {}",
+        items[0]
+    );
+    assert_eq!(items[0]["rating"], "happy");
+    assert_eq!(items[0]["call_id"], call.call_id());
+}

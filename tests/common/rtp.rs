@@ -115,6 +115,30 @@ pub struct DtmfStyle {
     /// through a lossy path looks.
     pub gap_before_end: Duration,
     pub volume: u8,
+    /// How the RTP timestamp behaves across the packets of one event.
+    pub ts_quirk: TsQuirk,
+}
+
+/// Timestamp shapes seen in the field for one key press.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TsQuirk {
+    /// RFC 4733: one timestamp (the event start) for every packet.
+    None,
+    /// The sender advances the timestamp on every packet of the press.
+    PerPacket,
+    /// An intermediary rewrites the timestamp from packet N on.
+    RewriteAfter(usize),
+}
+
+impl TsQuirk {
+    fn ts(self, start: u32, k: usize) -> u32 {
+        match self {
+            TsQuirk::None => start,
+            TsQuirk::PerPacket => start.wrapping_add(160 * k as u32),
+            TsQuirk::RewriteAfter(n) if k >= n => start.wrapping_add(8000),
+            TsQuirk::RewriteAfter(_) => start,
+        }
+    }
 }
 
 impl DtmfStyle {
@@ -127,6 +151,7 @@ impl DtmfStyle {
             interleave_audio: true,
             gap_before_end: Duration::ZERO,
             volume: 10,
+            ts_quirk: TsQuirk::None,
         }
     }
 
@@ -139,6 +164,7 @@ impl DtmfStyle {
             interleave_audio: false,
             gap_before_end: Duration::ZERO,
             volume: 10,
+            ts_quirk: TsQuirk::None,
         }
     }
 }
@@ -493,7 +519,8 @@ impl TxState {
             if a.sent_updates < st.updates {
                 let first = a.sent_updates == 0;
                 let dur = (160 * (a.sent_updates + 1)).min(u16::MAX as usize) as u16;
-                let mut pkt = rtp_header(first && st.marker, pt, self.seq, a.start_ts, self.ssrc);
+                let ts = st.ts_quirk.ts(a.start_ts, a.sent_updates);
+                let mut pkt = rtp_header(first && st.marker, pt, self.seq, ts, self.ssrc);
                 pkt.extend_from_slice(&event_payload(a.press.event, false, st.volume, dur));
                 self.seq = self.seq.wrapping_add(1);
                 a.sent_updates += 1;
@@ -518,7 +545,8 @@ impl TxState {
                         } else {
                             seq0.wrapping_add(i as u16)
                         };
-                        let mut pkt = rtp_header(false, pt, seq, a.start_ts, self.ssrc);
+                        let ts = st.ts_quirk.ts(a.start_ts, st.updates);
+                        let mut pkt = rtp_header(false, pt, seq, ts, self.ssrc);
                         pkt.extend_from_slice(&event_payload(a.press.event, true, st.volume, dur));
                         out.push((dest, pkt));
                         self.sent_events += 1;
