@@ -7,14 +7,22 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use super::{router, ApiState};
+
+mod auth;
+mod comments;
+mod conditional;
+mod events;
+mod openapi;
+mod timeseries;
+mod webhooks;
 use crate::model::{CallOutcome, Rating};
 use crate::store::tests::{at, insert_many, rating, TempSqlite, T0};
 use crate::store::{CallRecord, Store};
 
-struct Server {
-    base: String,
-    db: TempSqlite,
-    client: reqwest::Client,
+pub(super) struct Server {
+    pub base: String,
+    pub db: TempSqlite,
+    pub client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -25,14 +33,23 @@ impl Drop for Server {
 }
 
 async fn serve(state_for: impl FnOnce(Store) -> ApiState) -> Server {
+    serve_with(state_for, |r| r).await
+}
+
+/// Serves with connect info, like the daemon; `wrap` may add layers (a
+/// test stands in for a remote peer by overriding the connect info).
+pub(super) async fn serve_with(
+    state_for: impl FnOnce(Store) -> ApiState,
+    wrap: impl FnOnce(axum::Router) -> axum::Router,
+) -> Server {
     let db = TempSqlite::new().await;
     let state = state_for(db.store.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
+    let app = wrap(router(state)).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let task = tokio::spawn(async move {
-        let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         axum::serve(listener, app).await.expect("serve");
     });
     Server {
@@ -46,20 +63,44 @@ async fn serve(state_for: impl FnOnce(Store) -> ApiState) -> Server {
     }
 }
 
-async fn start() -> Server {
+pub(super) async fn start() -> Server {
     serve(ApiState::new).await
 }
 
 impl Server {
-    fn store(&self) -> &Store {
+    pub fn store(&self) -> &Store {
         &self.db.store
     }
 
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
+    /// A request with extra headers; the raw response.
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// GET with a bearer token: status and JSON body (Null when none).
+    pub async fn get_as(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        let auth = format!("Bearer {token}");
+        let r = self
+            .raw(reqwest::Method::GET, path, &[("authorization", &auth)])
+            .await;
+        let status = r.status();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         self.request(reqwest::Method::GET, path).await
     }
 
-    async fn request(&self, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
+    pub async fn request(&self, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
         let resp = self
             .client
             .request(method, format!("{}{path}", self.base))
@@ -80,8 +121,16 @@ impl Server {
         (status, resp.json().await.expect("json body"))
     }
 
+    /// `bad` with a bearer token.
+    pub async fn bad_as(&self, path: &str, param: &str, token: &str) {
+        let (status, body) = self.get_as(path, token).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        let msg = body["error"]["message"].as_str().unwrap_or("");
+        assert!(msg.starts_with(&format!("{param}: ")), "{path}: {msg:?}");
+    }
+
     /// Asserts a 400 whose message names `param`.
-    async fn bad(&self, path: &str, param: &str) {
+    pub async fn bad(&self, path: &str, param: &str) {
         let (status, body) = self.get(path).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
         let msg = body["error"]["message"].as_str().unwrap_or("");
