@@ -149,14 +149,14 @@ async fn drive(
 ) -> (CallOutcome, Option<(Uuid, String)>) {
     let cfg = &ctx.config;
     let prompts = ctx.prompts.read().map(|p| p.clone()).unwrap_or_default();
-    let remote = call
-        .negotiated
-        .and_then(|n| n.remote.map(|addr| (addr, n.codec, n.event_pt)));
+    // No media goes out before the call is answered and acknowledged: the
+    // remote is set on Confirmed (with the ACK's answer for a delayed offer).
+    let mut negotiated = call.negotiated;
     let media_cfg = MediaConfig {
         symmetric_rtp: cfg.symmetric_rtp,
         media_timeout: cfg.media_timeout,
     };
-    let mut media = match media::spawn(call.socket, call.lease, remote, media_cfg) {
+    let mut media = match media::spawn(call.socket, call.lease, None, media_cfg) {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "could not start media");
@@ -221,7 +221,8 @@ async fn drive(
         tokio::select! {
             ev = call.events.recv() => match ev {
                 Some(CallEvent::Confirmed(answer)) => {
-                    if let Some(n) = answer {
+                    negotiated = answer.or(negotiated);
+                    if let Some(n) = negotiated {
                         if let Some(addr) = n.remote {
                             let _ = media.commands.send(MediaCommand::SetRemote { addr, codec: n.codec, dtmf_pt: n.event_pt }).await;
                         }
