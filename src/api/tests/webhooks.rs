@@ -161,17 +161,28 @@ async fn delivered_signed_retried_and_kept_across_restarts() {
     let got = wait_for(&inbox, 3).await;
     assert_eq!(got.len(), 3);
     assert_eq!(got[2]["measurement"]["id"], third.id.to_string());
-    dispatcher.abort();
 
-    // Every delivery is visible, and delivered exactly once.
-    let rows = reopened
-        .list_deliveries(None, None, None, 100)
-        .await
-        .expect("list");
+    // Every delivery is visible, and delivered exactly once (the outcome is
+    // recorded just after the receiver answers: wait for it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let rows = loop {
+        let rows = reopened
+            .list_deliveries(None, None, None, 100)
+            .await
+            .expect("list");
+        let done = rows
+            .iter()
+            .all(|d| d.status == crate::store::DeliveryStatus::Delivered);
+        if done || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(rows.len(), 3);
     assert!(rows
         .iter()
         .all(|d| d.status == crate::store::DeliveryStatus::Delivered));
+    dispatcher.abort();
     let ids: Vec<Value> = got.iter().map(|v| v["id"].clone()).collect();
     let mut unique = ids.clone();
     unique.dedup();
