@@ -1,6 +1,6 @@
 //! The RTP endpoint of one call: a task that sends a steady 20 ms stream
-//! (prompt audio or silence), listens for the caller's DTMF, and reports to
-//! the call task over channels.
+//! (prompt audio or silence), listens for the caller's DTMF, records the
+//! caller's comment when asked, and reports to the call task over channels.
 
 use std::io;
 use std::net::SocketAddr;
@@ -17,9 +17,10 @@ use super::g711::Codec;
 use super::latch::SourceLatch;
 use super::ports::PortLease;
 use super::prompt::Prompt;
+use super::recorder::{RecordRequest, Recording};
 use super::rtp::{self, RtpSender, HEADER_LEN};
 use super::stats::{MediaStats, DTMF_DIGITS, MEDIA_TIMEOUTS};
-use crate::model::{Digit, DtmfSource};
+use crate::model::{CommentStatus, Digit, DtmfSource};
 
 /// RFC 3551 §4.5: G.711 default packetisation, 20 ms.
 pub const PTIME: Duration = Duration::from_millis(20);
@@ -51,8 +52,11 @@ impl Default for MediaConfig {
     }
 }
 
+/// RFC 4733 §3.2: event code of the '#' key, which ends a comment.
+const EVENT_POUND: u8 = 11;
+
 /// What the call task tells the media task.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum MediaCommand {
     /// The negotiated remote media: address from SDP, audio codec, and the
     /// telephone-event payload type if DTMF events were negotiated. Sending
@@ -69,6 +73,13 @@ pub enum MediaCommand {
     /// RFC 3264 §6.1: on hold (we answered recvonly or inactive) nothing is
     /// sent; the timeline keeps running so playback and timestamps stay true.
     SetSending(bool),
+    /// Records the caller into a WAV file; silence keeps flowing to the
+    /// caller meanwhile. Ends by itself ('#', silence, maximum length), on
+    /// `StopRecording`, or on `Shutdown` (status hangup, audio kept); the
+    /// result goes to the request's `done` channel.
+    Record(RecordRequest),
+    StopRecording(CommentStatus),
+    /// Ends the session; a recording in progress is finished as hangup.
     Shutdown,
 }
 
@@ -171,6 +182,7 @@ struct Session {
     last_rx: Instant,
     timed_out: bool,
     sending: bool,
+    recording: Option<Recording>,
 }
 
 impl Session {
@@ -196,6 +208,7 @@ impl Session {
             last_rx: Instant::now(),
             timed_out: false,
             sending: true,
+            recording: None,
         }
     }
 
@@ -205,6 +218,7 @@ impl Session {
             let dtmf_deadline = self.detector.deadline().map(Instant::from_std);
             let timeout_deadline = (!self.timed_out && !self.cfg.media_timeout.is_zero())
                 .then(|| self.last_rx + self.cfg.media_timeout);
+            let recording_deadline = self.recording.as_ref().map(Recording::deadline);
             tokio::select! {
                 cmd = commands.recv() => match cmd {
                     None | Some(MediaCommand::Shutdown) => break,
@@ -219,8 +233,17 @@ impl Session {
                 scheduled = tick(&mut self.ticker) => self.send_frame(scheduled).await,
                 _ = sleep_until(dtmf_deadline) => self.poll_dtmf(),
                 _ = sleep_until(timeout_deadline) => self.media_timeout(),
+                _ = sleep_until(recording_deadline) => {
+                    let status = self.recording.as_ref().map(|r| r.deadline_status(Instant::now()));
+                    if let Some(status) = status {
+                        self.stop_recording(status, None);
+                    }
+                }
             }
         }
+        // The caller hung up (or the call ended) while speaking: keep what
+        // was said.
+        self.stop_recording(CommentStatus::Hangup, None);
         tracing::debug!(
             packets_in = self.stats.packets_in(),
             packets_out = self.stats.packets_out(),
@@ -238,6 +261,12 @@ impl Session {
             MediaCommand::Play(prompt) => self.playback = Some(Playback { prompt, pos: 0 }),
             MediaCommand::StopPlayback => self.playback = None,
             MediaCommand::SetSending(on) => self.sending = on,
+            MediaCommand::Record(req) => {
+                // One recording at a time; a second request ends the first.
+                self.stop_recording(CommentStatus::Error, None);
+                self.recording = Some(Recording::start(req, Instant::now()));
+            }
+            MediaCommand::StopRecording(status) => self.stop_recording(status, None),
             // Handled by the loop.
             MediaCommand::Shutdown => {}
         }
@@ -354,16 +383,56 @@ impl Session {
         }
         self.stats.count_in();
 
+        if !is_dtmf {
+            if let Some(rec) = self.recording.as_mut() {
+                let pcm = packet
+                    .payload
+                    .iter()
+                    .map(|&b| remote.codec.decode(b))
+                    .collect();
+                let ended = rec.audio(packet.ssrc, packet.sequence, packet.timestamp, pcm, now);
+                if let Some(status) = ended {
+                    self.stop_recording(status, None);
+                }
+            }
+        }
         if is_dtmf {
             let Some(event) = parse_event(packet.payload) else {
                 return;
             };
+            if event.event == EVENT_POUND && self.recording.is_some() {
+                // The first packet of '#' ends the comment where the key went
+                // down (RFC 4733 §2.5.1.1: the event timestamp is its start),
+                // before the end packets make it a digit; neither the key's
+                // tone nor anything after it is kept.
+                self.stop_recording(CommentStatus::Dtmf, Some((packet.ssrc, packet.timestamp)));
+            }
             if let Some(key) =
                 self.detector
                     .on_packet(packet.ssrc, packet.timestamp, &event, now.into_std())
             {
                 self.digit(key);
             }
+        }
+    }
+
+    /// Ends the recording in progress, if any.
+    fn stop_recording(&mut self, status: CommentStatus, cut: Option<(u32, u32)>) {
+        if let Some(rec) = self.recording.take() {
+            let written_ms = rec.written() / 8;
+            let speech = rec.heard_speech();
+            let stats = rec.finish(status, cut);
+            tracing::debug!(
+                status = status.as_str(),
+                written_ms,
+                speech,
+                duplicates = stats.duplicates,
+                late = stats.late,
+                reordered = stats.reordered,
+                filled_ms = stats.filled / 8,
+                restarts = stats.restarts,
+                "recording ended"
+            );
         }
     }
 
@@ -414,3 +483,6 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod recording_tests;

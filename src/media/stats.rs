@@ -12,6 +12,10 @@ pub static RTP_PACKETS_IGNORED: AtomicU64 = AtomicU64::new(0);
 pub static DTMF_DIGITS: AtomicU64 = AtomicU64::new(0);
 /// Calls on which the caller's RTP never arrived or stopped.
 pub static MEDIA_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
+/// Recorded comments stored with their rating.
+pub static COMMENTS_STORED: AtomicU64 = AtomicU64::new(0);
+/// Comments a caller spoke that could not be kept (directory, disk, store).
+pub static COMMENTS_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Counters of one call; the global ones are updated alongside.
 #[derive(Debug, Default)]
