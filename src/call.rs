@@ -18,6 +18,7 @@ use crate::model::{CallOutcome, Rating};
 use crate::sip::message::{self, Message};
 use crate::sip::sdp::Direction;
 use crate::sip::{CallEvent, Endpoint, IncomingCall};
+use crate::sources::first_value;
 use crate::store::{CallRecord, NewMeasurement, Store};
 use crate::survey::{Action, Answer, Input, ScaleKind, Survey, SurveySettings};
 
@@ -58,14 +59,6 @@ struct Parties {
     caller: Option<String>,
 }
 
-fn header_value(invite: &Message, name: &str) -> Option<String> {
-    invite
-        .header(name)
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(|v| v.chars().take(256).collect())
-}
-
 impl Parties {
     fn of(invite: &Message, cfg: &Config) -> Parties {
         let caller = invite.header("From").map(|f| {
@@ -80,7 +73,7 @@ impl Parties {
         let survey = cfg
             .survey_for(uri_user, invite.header(&cfg.survey_header))
             .clone();
-        let language = header_value(invite, &cfg.language_header)
+        let language = first_value(&cfg.language_sources, invite)
             .map(|l| l.to_ascii_lowercase())
             .filter(|l| {
                 l.len() <= 16
@@ -91,9 +84,9 @@ impl Parties {
         Parties {
             survey,
             language,
-            agent: header_value(invite, &cfg.agent_header),
-            queue: header_value(invite, &cfg.queue_header),
-            original_call_id: header_value(invite, &cfg.original_call_id_header),
+            agent: first_value(&cfg.agent_sources, invite),
+            queue: first_value(&cfg.queue_sources, invite),
+            original_call_id: first_value(&cfg.original_call_id_sources, invite),
             caller,
         }
     }

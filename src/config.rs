@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::sources::{Source, SourceSpec};
 use crate::survey::{CommentPolicy, ScaleKind};
 
 #[derive(Parser, Debug)]
@@ -118,6 +119,19 @@ struct FileConfig {
     webhooks: Vec<WebhookFile>,
     #[serde(default)]
     api: ApiFile,
+    #[serde(default)]
+    sources: SourcesFile,
+}
+
+/// Ordered lists of where agent, queue, language and the original call id
+/// come from; each defaults to the matching [headers] name.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct SourcesFile {
+    agent: Option<Vec<SourceSpec>>,
+    queue: Option<Vec<SourceSpec>>,
+    language: Option<Vec<SourceSpec>>,
+    original_call_id: Option<Vec<SourceSpec>>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -230,11 +244,11 @@ pub struct Config {
     /// X-Survey header or `default_survey`.
     pub surveys: Vec<SurveyConfig>,
     pub default_survey: String,
-    pub agent_header: String,
-    pub queue_header: String,
-    pub original_call_id_header: String,
     pub survey_header: String,
-    pub language_header: String,
+    pub agent_sources: Vec<Source>,
+    pub queue_sources: Vec<Source>,
+    pub language_sources: Vec<Source>,
+    pub original_call_id_sources: Vec<Source>,
     /// Comment audio older than this many days is deleted (0: kept forever).
     pub retention_days: u32,
     /// Receivers of signed webhook POSTs.
@@ -418,6 +432,36 @@ impl Config {
             }
             Ok(v)
         };
+        let agent_header = header("headers.agent", &file.headers.agent, "X-Agent-Id")?;
+        let queue_header = header("headers.queue", &file.headers.queue, "X-Queue")?;
+        let original_call_id_header = header(
+            "headers.original_call_id",
+            &file.headers.original_call_id,
+            "X-Original-Call-Id",
+        )?;
+        let language_header = header("headers.language", &file.headers.language, "X-Language")?;
+        let sources = |key: &str,
+                       list: &Option<Vec<SourceSpec>>,
+                       fallback: &str|
+         -> Result<Vec<Source>, ConfigError> {
+            match list {
+                None => Ok(vec![Source::header(fallback)]),
+                Some(specs) => specs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| Source::parse(s).map_err(|e| key_err(&format!("{key}[{i}]"), e)))
+                    .collect(),
+            }
+        };
+        let agent_sources = sources("sources.agent", &file.sources.agent, &agent_header)?;
+        let queue_sources = sources("sources.queue", &file.sources.queue, &queue_header)?;
+        let language_sources =
+            sources("sources.language", &file.sources.language, &language_header)?;
+        let original_call_id_sources = sources(
+            "sources.original_call_id",
+            &file.sources.original_call_id,
+            &original_call_id_header,
+        )?;
         Ok(Config {
             sip_listen,
             http_listen,
@@ -447,15 +491,11 @@ impl Config {
             max_call: Duration::from_secs(max_call),
             surveys,
             default_survey,
-            agent_header: header("headers.agent", &file.headers.agent, "X-Agent-Id")?,
-            queue_header: header("headers.queue", &file.headers.queue, "X-Queue")?,
-            original_call_id_header: header(
-                "headers.original_call_id",
-                &file.headers.original_call_id,
-                "X-Original-Call-Id",
-            )?,
             survey_header: header("headers.survey", &file.headers.survey, "X-Survey")?,
-            language_header: header("headers.language", &file.headers.language, "X-Language")?,
+            agent_sources,
+            queue_sources,
+            language_sources,
+            original_call_id_sources,
             retention_days: file.recordings.retention_days.unwrap_or(90),
             webhooks: webhooks(&file.webhooks)?,
             metrics: match file.api.metrics.as_deref() {
@@ -551,10 +591,16 @@ fn webhooks(list: &[WebhookFile]) -> Result<Vec<WebhookConfig>, ConfigError> {
             .ok()
             .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
         if !ok {
-            return Err(key_err("webhooks.url", format!("'{url}' must be an http:// or https:// URL")));
+            return Err(key_err(
+                "webhooks.url",
+                format!("'{url}' must be an http:// or https:// URL"),
+            ));
         }
         if w.secret.chars().count() < 16 {
-            return Err(key_err("webhooks.secret", format!("the secret for {url} must be at least 16 characters")));
+            return Err(key_err(
+                "webhooks.secret",
+                format!("the secret for {url} must be at least 16 characters"),
+            ));
         }
         if out.iter().any(|o| o.url == url) {
             return Err(key_err("webhooks.url", format!("'{url}' is listed twice")));

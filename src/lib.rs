@@ -10,5 +10,6 @@ pub mod journal;
 pub mod media;
 pub mod model;
 pub mod sip;
+pub mod sources;
 pub mod store;
 pub mod survey;
