@@ -42,11 +42,30 @@ fn outcome_index(o: CallOutcome) -> usize {
 
 /// What every call shares.
 pub struct CallContext {
-    pub config: Arc<Config>,
+    /// Swapped whole on SIGHUP; each call keeps the snapshot it started with.
+    pub config: RwLock<Arc<Config>>,
     pub store: Store,
     pub prompts: RwLock<Arc<PromptSet>>,
     pub endpoint: Endpoint,
     pub journal: Journal,
+}
+
+impl CallContext {
+    /// The configuration in force now.
+    pub fn config(&self) -> Arc<Config> {
+        match self.config.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts a reloaded configuration in force for new calls.
+    pub fn set_config(&self, config: Arc<Config>) {
+        match self.config.write() {
+            Ok(mut c) => *c = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
+    }
 }
 
 /// Who the call was about, read once when it arrives.
@@ -96,7 +115,8 @@ impl Parties {
 pub async fn run(ctx: Arc<CallContext>, call: IncomingCall) {
     ACTIVE_CALLS.fetch_add(1, Ordering::Relaxed);
     let started = Utc::now();
-    let parties = Parties::of(&call.invite, &ctx.config);
+    let config = ctx.config();
+    let parties = Parties::of(&call.invite, &config);
     let key = call.key.clone();
     let (outcome, measurement) = drive(&ctx, call, &parties).await;
     let ended = Utc::now();
@@ -140,7 +160,7 @@ async fn drive(
     mut call: IncomingCall,
     parties: &Parties,
 ) -> (CallOutcome, Option<(Uuid, String)>) {
-    let cfg = &ctx.config;
+    let cfg = &ctx.config();
     let prompts = ctx.prompts.read().map(|p| p.clone()).unwrap_or_default();
     // No media goes out before the call is answered and acknowledged: the
     // remote is set on Confirmed (with the ACK's answer for a delayed offer).

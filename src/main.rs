@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use smileyd::api;
 use smileyd::call::{self, CallContext, ACTIVE_CALLS};
-use smileyd::config::{Cli, Command, Config, TokenCommand};
+use smileyd::config::{Cli, Command, Config, Overrides, TokenCommand};
 use smileyd::journal::Journal;
 use smileyd::media::{PortAllocator, PromptSet};
 use smileyd::sip::timers::Timers;
@@ -50,13 +50,13 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = runtime.block_on(serve(config)) {
+    if let Err(e) = runtime.block_on(serve(config, cli.overrides)) {
         eprintln!("smileyd: {e:#}");
         std::process::exit(1);
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let prompts_dir = config.prompts_dir.clone();
     let prompts = tokio::task::spawn_blocking(move || PromptSet::load_dir(&prompts_dir))
@@ -113,13 +113,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("http_listen {}: {e}", config.http_listen))?;
     let ctx = Arc::new(CallContext {
-        config: config.clone(),
+        config: RwLock::new(config.clone()),
         store: store.clone(),
         prompts: RwLock::new(Arc::new(prompts)),
         endpoint: endpoint.clone(),
         journal: journal.clone(),
     });
     journal.spawn_replayer(store.clone(), Duration::from_secs(2));
+    spawn_reloader(overrides, ctx.clone());
     tokio::spawn(endpoint.clone().run(inbound));
     tokio::spawn(async move {
         while let Some(incoming) = new_calls.recv().await {
@@ -234,6 +235,41 @@ fn token_command(config: &Config, cmd: TokenCommand) -> i32 {
             1
         }
     }
+}
+
+/// SIGHUP reloads the configuration file: new calls get the new surveys,
+/// sources, timeouts and allowed networks; calls in progress keep theirs. An
+/// invalid file is logged and the old configuration stays.
+fn spawn_reloader(overrides: Overrides, ctx: Arc<CallContext>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP; configuration reload is off");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match Config::load(&overrides) {
+                Ok(new) => {
+                    let old = ctx.config();
+                    if new.sip_listen != old.sip_listen
+                        || new.http_listen != old.http_listen
+                        || new.database_url != old.database_url
+                        || new.rtp_ports != old.rtp_ports
+                    {
+                        tracing::warn!("sip_listen, http_listen, database_url and rtp_ports take effect only after a restart");
+                    }
+                    ctx.endpoint
+                        .set_allowed_networks(new.allowed_networks.clone());
+                    ctx.set_config(Arc::new(new));
+                    tracing::info!("configuration reloaded");
+                }
+                Err(e) => tracing::error!("configuration reload refused, keeping the old one: {e}"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (overrides, ctx);
 }
 
 async fn shutdown_signal() {

@@ -54,6 +54,8 @@ struct Inner {
     new_calls: mpsc::Sender<IncomingCall>,
     draining: AtomicBool,
     session_ids: AtomicU64,
+    /// Replaced on configuration reload.
+    allowed: std::sync::RwLock<Vec<IpNet>>,
 }
 
 impl Endpoint {
@@ -70,6 +72,7 @@ impl Endpoint {
         Endpoint {
             inner: Arc::new(Inner {
                 transport,
+                allowed: std::sync::RwLock::new(settings.allowed_networks.clone()),
                 settings,
                 ports,
                 server: ServerTable::default(),
@@ -79,6 +82,13 @@ impl Endpoint {
                 draining: AtomicBool::new(false),
                 session_ids: AtomicU64::new(seed),
             }),
+        }
+    }
+
+    /// Replaces the networks that may place calls (configuration reload).
+    pub fn set_allowed_networks(&self, nets: Vec<IpNet>) {
+        if let Ok(mut a) = self.inner.allowed.write() {
+            *a = nets;
         }
     }
 
@@ -343,11 +353,10 @@ impl Endpoint {
                 .unwrap_or(IpAddr::V6(v6)),
             v4 => v4,
         };
-        self.inner
-            .settings
-            .allowed_networks
-            .iter()
-            .any(|n| n.contains(&ip))
+        let Ok(allowed) = self.inner.allowed.read() else {
+            return false;
+        };
+        allowed.iter().any(|n| n.contains(&ip))
     }
 
     async fn on_invite(&self, req: Message, key: Option<TxKey>, inbound: &Inbound) {
