@@ -24,6 +24,12 @@ pub enum PromptError {
     Empty { file: String },
     #[error("prompt file {file} has an unsupported format: {detail}")]
     Unsupported { file: String, detail: String },
+    #[error("prompt file {file} is {seconds} s long; prompts may be at most {max_seconds} s")]
+    TooLong {
+        file: String,
+        seconds: u64,
+        max_seconds: u64,
+    },
     #[error("required prompt file {file} is missing")]
     Missing { file: String },
 }

@@ -1,7 +1,11 @@
-//! Voice prompts, decoded and encoded once at start-up and shared by all
-//! calls, so a call never touches the disk or the encoder.
+//! Voice prompts, decoded and encoded once (at start-up, or when one is
+//! uploaded) and shared by all calls, so a call never touches the disk or
+//! the encoder.
 
+mod atomic;
 mod error;
+mod key;
+mod library;
 mod resample;
 mod set;
 mod wav;
@@ -13,8 +17,10 @@ use std::time::Duration;
 use super::g711::Codec;
 
 pub use error::PromptError;
+pub use key::{is_known_name, known_names, KeyError, PromptKey};
+pub use library::{InstallError, PromptLibrary, MAX_UPLOAD_BYTES, MAX_UPLOAD_SECONDS};
 pub use resample::resample;
-pub use set::{PromptSet, DEFAULT_LANGUAGE, OPTIONAL, REQUIRED};
+pub use set::{PromptInfo, PromptSet, Source, DEFAULT_LANGUAGE, OPTIONAL, REQUIRED};
 
 /// Rate of all prompt audio: G.711's 8 kHz.
 pub const SAMPLE_RATE: u32 = 8_000;
@@ -61,9 +67,25 @@ impl Prompt {
     /// Decodes a WAV image of any common layout (8/16/24/32-bit integer or
     /// 32-bit float, any rate, any channel count).
     pub fn from_wav_bytes(name: impl Into<String>, bytes: &[u8]) -> Result<Prompt, PromptError> {
+        Prompt::from_wav_bytes_max(name, bytes, wav::MAX_SECONDS)
+    }
+
+    /// Like `from_wav_bytes`, refusing audio longer than `max_seconds`
+    /// (`PromptError::TooLong`) before decoding any of it.
+    pub fn from_wav_bytes_max(
+        name: impl Into<String>,
+        bytes: &[u8],
+        max_seconds: u64,
+    ) -> Result<Prompt, PromptError> {
         let name = name.into();
-        let pcm = wav::decode(&name, bytes)?;
+        let pcm = wav::decode(&name, bytes, max_seconds)?;
         Ok(Prompt::from_pcm(name, pcm))
+    }
+
+    /// The prompt as an 8 kHz mono 16-bit WAV image: exactly what callers
+    /// hear, before G.711 encoding.
+    pub fn to_wav(&self) -> Vec<u8> {
+        wav::encode(&self.pcm)
     }
 
     /// Reads and decodes a WAV file; errors name the path.
@@ -85,7 +107,7 @@ impl Prompt {
             });
         }
         let bytes = std::fs::read(path).map_err(io_err)?;
-        let pcm = wav::decode(&file, &bytes)?;
+        let pcm = wav::decode(&file, &bytes, wav::MAX_SECONDS)?;
         Ok(Prompt::from_pcm(name, pcm))
     }
 }

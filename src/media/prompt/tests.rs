@@ -261,3 +261,301 @@ fn shipped_prompts_load() {
         assert!(peak(&p.pcm) > 8_000, "{name} is too quiet");
     }
 }
+
+/// Writes one 8 kHz tone prompt at `<root>/<rel>.wav`; the frequency tells
+/// the prompts apart after loading.
+fn write_at(root: &Path, rel: &str, freq: f64) {
+    let path = root.join(format!("{rel}.wav"));
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    write_tone(&path, spec(8_000, 1, 16, SampleFormat::Int), freq, 0.1);
+}
+
+/// The frequency of a loaded tone prompt, from its zero crossings.
+fn freq_of(p: &Prompt) -> f64 {
+    let crossings = p
+        .pcm
+        .windows(2)
+        .filter(|w| (w[0] < 0) != (w[1] < 0))
+        .count();
+    (crossings as f64 / 2.0 / (p.pcm.len() as f64 / 8_000.0) / 10.0).round() * 10.0
+}
+
+fn heard(set: &PromptSet, survey: &str, lang: &str, name: &str) -> Option<f64> {
+    set.get_for(survey, lang, name).map(|p| freq_of(&p))
+}
+
+#[test]
+fn lookup_order_survey_then_language_then_english() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    write_set(root, "en", REQUIRED);
+    write_at(root, "en/survey", 500.0);
+    write_at(root, "en/csat/survey", 600.0);
+    write_at(root, "sv/survey", 700.0);
+    write_at(root, "sv/nps/survey", 800.0);
+    write_at(root, "pt/thanks", 900.0);
+    write_at(root, "pt-br/csat/survey", 1_000.0);
+    let set = PromptSet::load_dir(root).expect("loads");
+
+    // <lang>/<survey>/<name> first.
+    assert_eq!(heard(&set, "nps", "sv", "survey"), Some(800.0));
+    // Then <lang>/<name>: Swedish shared beats English survey-specific.
+    assert_eq!(heard(&set, "csat", "sv", "survey"), Some(700.0));
+    // The primary tag, survey-specific and then shared.
+    assert_eq!(heard(&set, "nps", "sv-FI", "survey"), Some(800.0));
+    assert_eq!(heard(&set, "smiley", "SV_fi", "survey"), Some(700.0));
+    assert_eq!(heard(&set, "csat", "pt-br", "survey"), Some(1_000.0));
+    assert_eq!(heard(&set, "csat", "pt-br", "thanks"), Some(900.0));
+    // Then English: survey-specific before shared.
+    assert_eq!(heard(&set, "csat", "fr", "survey"), Some(600.0));
+    assert_eq!(heard(&set, "CSAT", "fr", "survey"), Some(600.0));
+    assert_eq!(heard(&set, "nps", "fr", "survey"), Some(500.0));
+    assert_eq!(heard(&set, "csat", "pt", "survey"), Some(600.0));
+    // Unknown or malformed languages are English.
+    assert_eq!(heard(&set, "smiley", "../../etc", "survey"), Some(500.0));
+    assert_eq!(heard(&set, "smiley", "", "survey"), Some(500.0));
+    // A name nobody has is missing, not a panic.
+    assert_eq!(heard(&set, "smiley", "sv", "fanfare"), None);
+    // The scale's folder comes after the survey's own, before the shared one.
+    let p = set.get_for_scale("after-sales", "csat", "en", "survey");
+    assert_eq!(p.map(|p| freq_of(&p)), Some(600.0));
+    let p = set.get_for_scale("after-sales", "csat", "sv", "survey");
+    assert_eq!(p.map(|p| freq_of(&p)), Some(700.0));
+    // The plain lookup ignores survey folders.
+    assert_eq!(set.get("sv", "survey").map(|p| freq_of(&p)), Some(700.0));
+    assert_eq!(set.get("fr", "survey").map(|p| freq_of(&p)), Some(500.0));
+}
+
+#[test]
+fn survey_folders_are_listed_with_their_layer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_set(dir.path(), "en", REQUIRED);
+    write_at(dir.path(), "en/nps/survey", 600.0);
+    // Not prompts: a hidden upload left over, notes, a folder too deep.
+    std::fs::write(dir.path().join("en").join(".survey.wav.tmp-1-0"), b"x").expect("write");
+    std::fs::write(dir.path().join("en").join("nps").join("NOTES"), b"x").expect("write");
+    write_at(dir.path(), "en/nps/deeper/survey", 700.0);
+    let set = PromptSet::load_dir(dir.path()).expect("loads");
+    let list = set.list();
+    let keys: Vec<String> = list.iter().map(|i| i.key.to_string()).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "en/goodbye",
+            "en/invalid",
+            "en/survey",
+            "en/thanks",
+            "en/nps/survey"
+        ]
+    );
+    assert!(list.iter().all(|i| i.source == Source::Shipped));
+    assert!(list
+        .iter()
+        .all(|i| i.duration == Duration::from_millis(100)));
+}
+
+#[test]
+fn custom_layer_hides_shipped_and_falls_back_when_removed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shipped = dir.path().join("shipped");
+    let custom = dir.path().join("custom");
+    write_set(&shipped, "en", REQUIRED);
+    write_at(&shipped, "en/survey", 500.0);
+    write_at(&shipped, "sv/survey", 700.0);
+    write_at(&custom, "sv/survey", 1_100.0);
+    write_at(&custom, "da/nps/survey", 1_200.0);
+    // An unreadable upload is skipped and reported, not fatal.
+    std::fs::write(
+        custom.join("sv").join("thanks.wav"),
+        b"RIFF\0\0\0\0WAVEjunk",
+    )
+    .expect("write");
+
+    let (lib, skipped) = PromptLibrary::open(&shipped, &custom).expect("opens");
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(
+        skipped[0].to_string().contains("thanks.wav"),
+        "{}",
+        skipped[0]
+    );
+    let set = lib.snapshot();
+    assert_eq!(heard(&set, "smiley", "sv", "survey"), Some(1_100.0));
+    assert_eq!(heard(&set, "nps", "da", "survey"), Some(1_200.0));
+    assert_eq!(heard(&set, "smiley", "da", "survey"), Some(500.0));
+    let sv = PromptKey::parse("sv", None, "survey").expect("key");
+    assert_eq!(set.exact(&sv).map(|(_, s)| s), Some(Source::Custom));
+
+    // Removing the upload brings the shipped prompt back for new snapshots;
+    // the old snapshot is untouched.
+    assert!(lib.remove(&sv).expect("removes"));
+    assert!(!custom.join("sv").join("survey.wav").exists());
+    assert_eq!(
+        heard(&lib.snapshot(), "smiley", "sv", "survey"),
+        Some(700.0)
+    );
+    assert_eq!(heard(&set, "smiley", "sv", "survey"), Some(1_100.0));
+    assert_eq!(
+        lib.snapshot().exact(&sv).map(|(_, s)| s),
+        Some(Source::Shipped)
+    );
+    assert!(!lib.remove(&sv).expect("nothing to remove"));
+    // A custom prompt with no shipped one under it falls back further.
+    let da = PromptKey::parse("da", Some("nps"), "survey").expect("key");
+    assert!(lib.remove(&da).expect("removes"));
+    assert_eq!(heard(&lib.snapshot(), "nps", "da", "survey"), Some(500.0));
+
+    // A missing custom directory is an empty layer.
+    let (lib, skipped) = PromptLibrary::open(&shipped, &dir.path().join("absent")).expect("opens");
+    assert!(skipped.is_empty());
+    assert!(lib
+        .snapshot()
+        .list()
+        .iter()
+        .all(|i| i.source == Source::Shipped));
+}
+
+/// A WAV image in memory, like an upload.
+fn tone_bytes(spec: WavSpec, freq: f64, secs: f64) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("up.wav");
+    write_tone(&path, spec, freq, secs);
+    std::fs::read(&path).expect("read")
+}
+
+#[test]
+fn install_converts_stores_atomically_and_swaps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shipped = dir.path().join("shipped");
+    let custom = dir.path().join("custom");
+    write_set(&shipped, "en", REQUIRED);
+    let (lib, _) = PromptLibrary::open(&shipped, &custom).expect("opens");
+    let before = lib.snapshot();
+
+    let upload = tone_bytes(spec(44_100, 2, 16, SampleFormat::Int), 1_000.0, 0.5);
+    let key = PromptKey::parse("nl", Some("csat"), "survey").expect("key");
+    let info = lib.install(&key, &upload).expect("installs");
+    assert_eq!(info.source, Source::Custom);
+    assert_eq!(info.duration, Duration::from_millis(500));
+
+    // Stored as 8 kHz mono 16-bit, with the same samples the API decoder
+    // produces, and no temporary file left beside it.
+    let stored = custom.join("nl").join("csat").join("survey.wav");
+    let r = hound::WavReader::open(&stored).expect("stored wav");
+    assert_eq!(r.spec(), spec(8_000, 1, 16, SampleFormat::Int));
+    let expected = Prompt::from_wav_bytes("x", &upload).expect("decodes");
+    let samples: Vec<i16> = r.into_samples().collect::<Result<_, _>>().expect("samples");
+    assert_eq!(samples, expected.pcm.to_vec());
+    assert_eq!(
+        std::fs::read_dir(stored.parent().expect("dir"))
+            .expect("ls")
+            .count(),
+        1
+    );
+    let now = lib.snapshot();
+    let got = now.get_for("csat", "nl-BE", "survey").expect("installed");
+    assert_eq!(got.pcm, expected.pcm);
+    assert_eq!(got.name, "survey");
+    assert_eq!(got.to_wav(), std::fs::read(&stored).expect("read"));
+    // The snapshot taken before is what a call in progress keeps.
+    assert!(before.exact(&key).is_none());
+    // A restart loads it from the custom directory.
+    let (again, skipped) = PromptLibrary::open(&shipped, &custom).expect("reopens");
+    assert!(skipped.is_empty());
+    assert_eq!(
+        again
+            .snapshot()
+            .exact(&key)
+            .map(|(p, s)| (p.pcm.clone(), s)),
+        Some((expected.pcm.clone(), Source::Custom))
+    );
+}
+
+#[test]
+fn install_rejects_bad_uploads_and_keeps_the_old_prompt() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shipped = dir.path().join("shipped");
+    let custom = dir.path().join("custom");
+    write_set(&shipped, "en", REQUIRED);
+    let (lib, _) = PromptLibrary::open(&shipped, &custom).expect("opens");
+    let key = PromptKey::parse("en", None, "survey").expect("key");
+    let old = lib.snapshot().exact(&key).expect("shipped").0;
+
+    let err = lib
+        .install(&key, b"<html>not audio</html>")
+        .expect_err("not wav");
+    assert!(
+        matches!(err, InstallError::Invalid(PromptError::NotWav { .. })),
+        "{err}"
+    );
+    assert!(err.to_string().contains("en/survey.wav"), "{err}");
+
+    let good = tone_bytes(spec(16_000, 1, 16, SampleFormat::Int), 440.0, 0.2);
+    let err = lib
+        .install(&key, &good[..good.len() / 2])
+        .expect_err("truncated");
+    assert!(matches!(err, InstallError::Invalid(_)), "{err}");
+
+    let too_long = tone_bytes(
+        spec(8_000, 1, 8, SampleFormat::Int),
+        440.0,
+        MAX_UPLOAD_SECONDS as f64 + 1.0,
+    );
+    let err = lib.install(&key, &too_long).expect_err("too long");
+    assert!(matches!(err, InstallError::TooLong(_)), "{err}");
+    assert!(err.to_string().contains("at most 120 s"), "{err}");
+
+    let huge = vec![0u8; MAX_UPLOAD_BYTES + 1];
+    let err = lib.install(&key, &huge).expect_err("too large");
+    assert!(matches!(err, InstallError::TooLarge { .. }), "{err}");
+
+    let now = lib.snapshot().exact(&key).expect("still there");
+    assert!(Arc::ptr_eq(&now.0, &old));
+    assert_eq!(now.1, Source::Shipped);
+    assert!(!custom.exists() || std::fs::read_dir(&custom).expect("ls").count() == 0);
+}
+
+#[test]
+fn keys_refuse_paths_and_unknown_names() {
+    assert!(PromptKey::parse("..", None, "survey").is_err());
+    assert!(PromptKey::parse("en", Some(".."), "survey").is_err());
+    assert!(PromptKey::parse("en", Some("a/b"), "survey").is_err());
+    assert!(PromptKey::parse("en", None, "../survey").is_err());
+    assert!(PromptKey::parse("e n", None, "survey").is_err());
+    assert!(PromptKey::parse("-en", None, "survey").is_err());
+    let err = PromptKey::parse("en", None, "thank").expect_err("unknown");
+    assert!(err.to_string().contains("survey, invalid, thanks"), "{err}");
+    let k = PromptKey::parse("PT_br", Some("After-Sales"), "survey").expect("ok");
+    assert_eq!(k.to_string(), "pt-br/after-sales/survey");
+    assert_eq!(
+        k.relative_path(),
+        PathBuf::from("pt-br")
+            .join("after-sales")
+            .join("survey.wav")
+    );
+}
+
+#[test]
+fn every_shipped_language_is_complete() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    let set = PromptSet::load_dir(&root).expect("prompts/ loads");
+    for lang in ["en", "sv", "da", "nl", "pl"] {
+        for name in REQUIRED.iter().chain(OPTIONAL) {
+            let key = PromptKey::parse(lang, None, name).expect("key");
+            let (p, _) = set
+                .exact(&key)
+                .unwrap_or_else(|| panic!("{lang}/{name}.wav is not shipped"));
+            assert!(peak(&p.pcm) > 8_000, "{lang}/{name} is too quiet");
+        }
+        for survey in ["csat", "nps"] {
+            let key = PromptKey::parse(lang, Some(survey), "survey").expect("key");
+            let (p, _) = set
+                .exact(&key)
+                .unwrap_or_else(|| panic!("{lang}/{survey}/survey.wav is not shipped"));
+            assert!(p.duration() >= Duration::from_secs(2), "{key}");
+            assert!(p.duration() <= Duration::from_secs(20), "{key}");
+            // Not the smiley question in disguise.
+            let shared = set.get(lang, "survey").expect("shared survey");
+            assert_ne!(p.pcm, shared.pcm, "{key}");
+        }
+    }
+}
