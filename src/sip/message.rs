@@ -506,7 +506,8 @@ mod tests {
         assert_eq!(param("<sip:a@b;transport=tcp>;tag=y", "tag"), Some("y"));
         assert_eq!(param("<sip:a@b;tag=no>", "tag"), None);
         assert_eq!(uri_user("sip:nps@example.com;user=phone"), Some("nps"));
-        let linphone = "<sip:127.0.0.1:5062;transport=udp>;+sip.instance=\"<urn:uuid:1d84>\";expires=60";
+        let linphone =
+            "<sip:127.0.0.1:5062;transport=udp>;+sip.instance=\"<urn:uuid:1d84>\";expires=60";
         assert_eq!(uri_of(linphone), "sip:127.0.0.1:5062;transport=udp");
         assert_eq!(param(linphone, "expires"), Some("60"));
         assert_eq!(uri_of("\"A <b>\" <sip:a@b>;tag=1"), "sip:a@b");
