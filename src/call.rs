@@ -13,7 +13,8 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::config::SurveyConfig;
 use crate::journal::{Entry, Journal};
-use crate::media::{self, MediaCommand, MediaConfig, MediaEvent, PromptSet};
+use crate::media::prompt::PromptLibrary;
+use crate::media::{self, MediaCommand, MediaConfig, MediaEvent};
 use crate::model::{CallOutcome, Rating};
 use crate::sip::message::{self, Message};
 use crate::sip::sdp::Direction;
@@ -45,7 +46,8 @@ pub struct CallContext {
     /// Swapped whole on SIGHUP; each call keeps the snapshot it started with.
     pub config: RwLock<Arc<Config>>,
     pub store: Store,
-    pub prompts: RwLock<Arc<PromptSet>>,
+    /// Shared with the API, which swaps in uploaded prompts for new calls.
+    pub prompts: PromptLibrary,
     pub endpoint: Endpoint,
     pub journal: Journal,
 }
@@ -161,7 +163,8 @@ async fn drive(
     parties: &Parties,
 ) -> (CallOutcome, Option<(Uuid, String)>) {
     let cfg = &ctx.config();
-    let prompts = ctx.prompts.read().map(|p| p.clone()).unwrap_or_default();
+    // The whole call plays from this snapshot, even if prompts are uploaded meanwhile.
+    let prompts = ctx.prompts.snapshot();
     // No media goes out before the call is answered and acknowledged: the
     // remote is set on Confirmed (with the ACK's answer for a delayed offer).
     let mut negotiated = call.negotiated;
@@ -191,7 +194,12 @@ async fn drive(
         while let Some(action) = (!pending.is_empty()).then(|| pending.remove(0)) {
             let Some(s) = survey.as_mut() else { break };
             match action {
-                Action::Play(name) => match prompts.get(&language, name.file_stem()) {
+                Action::Play(name) => match prompts.get_for_scale(
+                    &parties.survey.name,
+                    settings.scale.kind.as_str(),
+                    &language,
+                    name.file_stem(),
+                ) {
                     Some(p) => {
                         let _ = media.commands.send(MediaCommand::Play(p)).await;
                     }

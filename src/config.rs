@@ -74,6 +74,9 @@ pub struct Overrides {
     /// Directory with <language>/<prompt>.wav (default prompts).
     #[arg(long, env = "SMILEYD_PROMPTS_DIR")]
     pub prompts_dir: Option<PathBuf>,
+    /// Writable directory for prompts uploaded through the API, layered over prompts_dir (default prompts-custom).
+    #[arg(long, env = "SMILEYD_CUSTOM_PROMPTS_DIR")]
+    pub custom_prompts_dir: Option<PathBuf>,
     /// Directory for recorded comments (default recordings).
     #[arg(long, env = "SMILEYD_RECORDINGS_DIR")]
     pub recordings_dir: Option<PathBuf>,
@@ -96,6 +99,7 @@ struct FileConfig {
     http_listen: Option<String>,
     database_url: Option<String>,
     prompts_dir: Option<PathBuf>,
+    custom_prompts_dir: Option<PathBuf>,
     recordings_dir: Option<PathBuf>,
     rtp_ports: Option<String>,
     public_ip: Option<String>,
@@ -230,6 +234,8 @@ pub struct Config {
     pub http_listen: SocketAddr,
     pub database_url: String,
     pub prompts_dir: PathBuf,
+    /// Uploaded prompts, same layout as `prompts_dir`, which they override.
+    pub custom_prompts_dir: PathBuf,
     pub recordings_dir: PathBuf,
     pub rtp_ports: (u16, u16),
     pub public_ip: Option<IpAddr>,
@@ -471,6 +477,11 @@ impl Config {
                 .clone()
                 .or(file.prompts_dir)
                 .unwrap_or_else(|| "prompts".into()),
+            custom_prompts_dir: o
+                .custom_prompts_dir
+                .clone()
+                .or(file.custom_prompts_dir)
+                .unwrap_or_else(|| "prompts-custom".into()),
             recordings_dir: o
                 .recordings_dir
                 .clone()

@@ -11,7 +11,8 @@ use smileyd::api;
 use smileyd::call::{self, CallContext, ACTIVE_CALLS};
 use smileyd::config::{Cli, Command, Config, Overrides, TokenCommand};
 use smileyd::journal::Journal;
-use smileyd::media::{PortAllocator, PromptSet};
+use smileyd::media::prompt::PromptLibrary;
+use smileyd::media::PortAllocator;
 use smileyd::sip::timers::Timers;
 use smileyd::sip::{Endpoint, SipSettings, Transport};
 use smileyd::store::{spawn_retention_sweeper, Scope, Store};
@@ -58,10 +59,17 @@ fn main() {
 
 async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     let config = Arc::new(config);
-    let prompts_dir = config.prompts_dir.clone();
-    let prompts = tokio::task::spawn_blocking(move || PromptSet::load_dir(&prompts_dir))
-        .await?
-        .map_err(|e| anyhow::anyhow!("prompts: {e}"))?;
+    let (prompts_dir, custom_dir) = (
+        config.prompts_dir.clone(),
+        config.custom_prompts_dir.clone(),
+    );
+    let (prompts, skipped) =
+        tokio::task::spawn_blocking(move || PromptLibrary::open(&prompts_dir, &custom_dir))
+            .await?
+            .map_err(|e| anyhow::anyhow!("prompts: {e}"))?;
+    for e in skipped {
+        tracing::error!("uploaded prompt skipped, the shipped one plays instead: {e}");
+    }
     let journal = Journal::open(&config.journal_path)
         .map_err(|e| anyhow::anyhow!("journal_path {}: {e}", config.journal_path.display()))?;
     let store = Store::connect(&config.database_url)
@@ -86,6 +94,7 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     let api_state = api::ApiState::new(store.clone())
         .with_draining(draining.clone())
         .with_recordings_dir(config.recordings_dir.clone())
+        .with_prompts(prompts.clone())
         .with_metrics(config.metrics);
     let hooks: Vec<(String, String)> = config
         .webhooks
@@ -115,7 +124,7 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     let ctx = Arc::new(CallContext {
         config: RwLock::new(config.clone()),
         store: store.clone(),
-        prompts: RwLock::new(Arc::new(prompts)),
+        prompts,
         endpoint: endpoint.clone(),
         journal: journal.clone(),
     });

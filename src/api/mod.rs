@@ -23,6 +23,7 @@ mod measurements;
 mod metrics;
 mod openapi;
 mod params;
+mod prompts;
 mod responses;
 mod satisfaction;
 mod schema;
@@ -84,6 +85,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(read)
         .merge(admin)
         .merge(metrics)
+        .merge(prompts::routes(state.clone()))
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .layer(from_fn(etag::fill))

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::ApiError;
+use crate::media::prompt::PromptLibrary;
 use crate::store::{Store, StoreError};
 
 /// How long a request waits for the store by default.
@@ -25,6 +26,9 @@ pub struct ApiState {
     pub recordings_dir: PathBuf,
     /// Who may read /metrics.
     pub metrics: MetricsAccess,
+    /// The prompts calls play, shared with them; `None` answers the prompt
+    /// routes with 404 (an API served without a daemon behind it).
+    pub prompts: Option<PromptLibrary>,
 }
 
 /// Who may read /metrics.
@@ -58,7 +62,14 @@ impl ApiState {
             store_timeout: DEFAULT_STORE_TIMEOUT,
             recordings_dir: PathBuf::from("recordings"),
             metrics: MetricsAccess::default(),
+            prompts: None,
         }
+    }
+
+    /// Shares the daemon's prompt library, so uploads reach new calls.
+    pub fn with_prompts(mut self, prompts: PromptLibrary) -> Self {
+        self.prompts = Some(prompts);
+        self
     }
 
     pub fn with_recordings_dir(mut self, dir: impl Into<PathBuf>) -> Self {
