@@ -10,6 +10,7 @@ use chrono::Utc;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::comment::{self, PendingComment};
 use crate::config::Config;
 use crate::config::SurveyConfig;
 use crate::journal::{Entry, Journal};
@@ -186,6 +187,8 @@ async fn drive(
     let mut survey: Option<Survey> = None;
     let mut pending: Vec<Action> = Vec::new();
     let mut timer: Option<Instant> = None;
+    // The comment being recorded, stored with the measurement when done.
+    let mut recording: Option<PendingComment> = None;
     let mut measurement: Option<(Uuid, String)> = None;
     // The survey starts when the 200 is acknowledged: audio sent before the
     // ACK may be dropped by the caller's side.
@@ -224,9 +227,29 @@ async fn drive(
                     };
                     pending.extend(s.step(input));
                 }
-                Action::StartRecording | Action::StopRecording(_) => {
-                    // Comments are recorded by the media session (see media::recorder).
-                    pending.extend(s.step(Input::RecordingFinished));
+                Action::StartRecording => {
+                    let started = match &measurement {
+                        Some((id, _)) => {
+                            PendingComment::start(
+                                &cfg.recordings_dir,
+                                cfg.recording,
+                                &media.commands,
+                                *id,
+                            )
+                            .await
+                        }
+                        None => None,
+                    };
+                    match started {
+                        Some(c) => recording = Some(c),
+                        None => pending.extend(s.step(Input::RecordingFinished)),
+                    }
+                }
+                Action::StopRecording(status) => {
+                    let _ = media
+                        .commands
+                        .send(MediaCommand::StopRecording(status))
+                        .await;
                 }
                 Action::Hangup(outcome) => {
                     pending.clear();
@@ -275,6 +298,12 @@ async fn drive(
                 }
                 None => break End::Local(CallOutcome::Failed),
             },
+            r = comment::next_result(&mut recording) => {
+                if let Some(c) = recording.take() {
+                    comment::keep(ctx, &call.key.call_id, c, r).await;
+                }
+                feed(&mut survey, &mut pending, Input::RecordingFinished);
+            }
             _ = tokio::time::sleep_until(timer_at) => {
                 if timer.is_some() {
                     timer = None;
@@ -297,6 +326,17 @@ async fn drive(
             CallOutcome::HungUp
         }
     };
+    // Hung up while speaking: the media task has finished the file (status
+    // hangup); what was said is kept.
+    if let Some(mut c) = recording.take() {
+        match tokio::time::timeout(comment::FINISH_TIMEOUT, c.result()).await {
+            Ok(r) => comment::keep(ctx, &call.key.call_id, c, r).await,
+            Err(_) => {
+                media::COMMENTS_DROPPED.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(call_id = %call.key.call_id, "comment dropped: the recorder did not finish in time");
+            }
+        }
+    }
     // A stored rating makes the call rated, however it ended afterwards.
     let outcome = if measurement.is_some() {
         CallOutcome::Rated
@@ -360,12 +400,13 @@ async fn commit(
 /// Writes to the database, or, when it is away or slow, to the local journal
 /// (behind anything already waiting there, so the order is kept). True when
 /// the entry is durable in one of the two.
-async fn store_or_journal(ctx: &CallContext, entry: Entry) -> bool {
+pub(crate) async fn store_or_journal(ctx: &CallContext, entry: Entry) -> bool {
     if !ctx.journal.is_pending() {
         let write = async {
             match &entry {
                 Entry::Measurement(m) => ctx.store.insert_measurement(m).await,
                 Entry::Call(c) => ctx.store.record_call(c).await,
+                Entry::Comment(c) => ctx.store.insert_comment(c).await,
             }
         };
         match tokio::time::timeout(COMMIT_TIMEOUT, write).await {

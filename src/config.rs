@@ -142,6 +142,10 @@ struct SourcesFile {
 #[serde(deny_unknown_fields)]
 struct RecordingsFile {
     retention_days: Option<u32>,
+    silence_ms: Option<u64>,
+    max_secs: Option<u64>,
+    silence_threshold_dbfs: Option<f64>,
+    no_speech_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -261,6 +265,8 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// Who may read /metrics.
     pub metrics: crate::api::MetricsAccess,
+    /// How comments are recorded ([recordings]).
+    pub recording: crate::media::RecordSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -515,8 +521,45 @@ impl Config {
                     key_err("api.metrics", format!("'{v}' must be open, read or off"))
                 })?,
             },
+            recording: record_settings(&file.recordings)?,
         })
     }
+}
+
+/// [recordings]: when a comment ends, with limits that keep a typo from
+/// cutting callers off or recording for an hour.
+fn record_settings(f: &RecordingsFile) -> Result<crate::media::RecordSettings, ConfigError> {
+    let silence_ms = f.silence_ms.unwrap_or(3000);
+    if !(500..=60_000).contains(&silence_ms) {
+        return Err(key_err(
+            "recordings.silence_ms",
+            "must be between 500 and 60000",
+        ));
+    }
+    let max_secs = f.max_secs.unwrap_or(60);
+    if !(1..=600).contains(&max_secs) {
+        return Err(key_err("recordings.max_secs", "must be between 1 and 600"));
+    }
+    let threshold = f.silence_threshold_dbfs.unwrap_or(-45.0);
+    if !(-90.0..=-10.0).contains(&threshold) {
+        return Err(key_err(
+            "recordings.silence_threshold_dbfs",
+            "must be between -90 and -10 (dBFS)",
+        ));
+    }
+    let no_speech_ms = f.no_speech_ms.unwrap_or(5000);
+    if !(1000..=60_000).contains(&no_speech_ms) {
+        return Err(key_err(
+            "recordings.no_speech_ms",
+            "must be between 1000 and 60000",
+        ));
+    }
+    Ok(crate::media::RecordSettings {
+        silence: Duration::from_millis(silence_ms),
+        max: Duration::from_secs(max_secs),
+        threshold_dbfs: threshold,
+        no_speech: Duration::from_millis(no_speech_ms),
+    })
 }
 
 fn survey_config(name: &str, at: &str, f: &SurveyFile) -> Result<SurveyConfig, ConfigError> {

@@ -1,5 +1,5 @@
-//! A durable local journal for ratings and call outcomes the database could
-//! not take: when the database has a bad minute, the caller is still thanked,
+//! A durable local journal for ratings, comments and call outcomes the
+//! database could not take: when the database has a bad minute, the caller is still thanked,
 //! because the rating is on local disk (fsync'd) before the thanks starts.
 //! A background task writes the journal into the database once it answers
 //! again, in order and exactly once (inserts are idempotent by id).
@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use crate::store::{CallRecord, NewMeasurement, Store};
+use crate::store::{CallRecord, NewComment, NewMeasurement, Store};
 
 /// Entries appended to the journal, one JSON object per line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -22,6 +22,8 @@ use crate::store::{CallRecord, NewMeasurement, Store};
 pub enum Entry {
     Measurement(NewMeasurement),
     Call(CallRecord),
+    /// A recorded comment whose file is already in place.
+    Comment(NewComment),
 }
 
 /// Entries written to the journal since start-up, for /metrics.
@@ -103,6 +105,7 @@ impl Journal {
             let result = match entry {
                 Entry::Measurement(m) => store.insert_measurement(m).await,
                 Entry::Call(c) => store.record_call(c).await,
+                Entry::Comment(c) => store.insert_comment(c).await,
             };
             if let Err(e) = result {
                 // Keep only what is left, so a later replay starts there.

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod call;
+pub mod comment;
 pub mod config;
 pub mod journal;
 pub mod media;

@@ -75,6 +75,8 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     let store = Store::connect(&config.database_url)
         .await
         .map_err(|e| anyhow::anyhow!("database {}: {e}", redact(&config.database_url)))?;
+    // Before any call: leftovers of a crash are recovered, never served.
+    smileyd::comment::recover(&store, &config.recordings_dir).await;
     let (transport, inbound) = Transport::bind(config.sip_listen)
         .await
         .map_err(|e| anyhow::anyhow!("sip_listen {}: {e}", config.sip_listen))?;
