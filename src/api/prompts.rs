@@ -25,7 +25,7 @@ use super::error::{ApiError, ErrorJson};
 use super::params::Params;
 use super::state::ApiState;
 use crate::media::prompt::{
-    InstallError, PromptError, PromptInfo, PromptKey, PromptLibrary, Source, MAX_UPLOAD_BYTES,
+    InstallError, PromptError, PromptInfo, PromptKey, PromptLibrary, MAX_UPLOAD_BYTES,
 };
 
 /// The prompt routes with their scopes, merged into the API router.
@@ -217,8 +217,8 @@ pub async fn get_survey(
     ),
     request_body(content = Vec<u8>, content_type = "audio/wav", description = "A WAV file: any rate, channel count, 8-32 bit PCM or 32-bit float; at most 10 MiB and 120 s"),
     responses(
-        (status = 200, description = "Replaced an earlier upload; new calls play it", body = PromptJson),
-        (status = 201, description = "Installed; new calls play it", body = PromptJson),
+        (status = 200, description = "Replaced the prompt at this place (shipped or uploaded); new calls play it", body = PromptJson),
+        (status = 201, description = "Installed where there was no prompt; new calls play it", body = PromptJson),
         (status = 400, description = "Not a WAV file, corrupt or empty; the old prompt stays", body = ErrorJson),
         (status = 401, description = "No or unknown token", body = ErrorJson),
         (status = 403, description = "Needs an admin token", body = ErrorJson),
@@ -251,8 +251,8 @@ pub async fn put_shared(
     ),
     request_body(content = Vec<u8>, content_type = "audio/wav", description = "A WAV file: any rate, channel count, 8-32 bit PCM or 32-bit float; at most 10 MiB and 120 s"),
     responses(
-        (status = 200, description = "Replaced an earlier upload; new calls play it", body = PromptJson),
-        (status = 201, description = "Installed; new calls play it", body = PromptJson),
+        (status = 200, description = "Replaced the prompt at this place (shipped or uploaded); new calls play it", body = PromptJson),
+        (status = 201, description = "Installed where there was no prompt; new calls play it", body = PromptJson),
         (status = 400, description = "Not a WAV file, corrupt or empty; the old prompt stays", body = ErrorJson),
         (status = 401, description = "No or unknown token", body = ErrorJson),
         (status = 403, description = "Needs an admin token", body = ErrorJson),
@@ -390,7 +390,8 @@ async fn upload(
             "the body is empty; send the WAV file itself (curl --data-binary @file.wav)",
         ));
     }
-    let replaced = matches!(lib.snapshot().exact(&key), Some((_, Source::Custom)));
+    // 201 only where a GET would have been a 404 before.
+    let replaced = lib.snapshot().exact(&key).is_some();
     let installing = key.clone();
     // Decoding and resampling up to two minutes of audio is CPU work.
     let info = tokio::task::spawn_blocking(move || lib.install(&installing, &bytes))
