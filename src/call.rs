@@ -190,6 +190,8 @@ async fn drive(
     // The comment being recorded, stored with the measurement when done.
     let mut recording: Option<PendingComment> = None;
     let mut measurement: Option<(Uuid, String)> = None;
+    // When the call task got the last key, for the keypress→commit histogram.
+    let mut key_at: Option<Instant> = None;
     // The survey starts when the 200 is acknowledged: audio sent before the
     // ACK may be dropped by the caller's side.
     let end = loop {
@@ -220,6 +222,9 @@ async fn drive(
                     let result = commit(ctx, &call.key.call_id, parties, &answer).await;
                     let input = match result {
                         Some(id) => {
+                            if let Some(at) = key_at {
+                                crate::metrics_hist::KEYPRESS_COMMIT.observe(at.elapsed());
+                            }
                             measurement = Some((id, answer.label()));
                             Input::Committed
                         }
@@ -285,12 +290,18 @@ async fn drive(
                     let sending = matches!(n.direction, Direction::SendRecv | Direction::RecvOnly) && n.remote.is_some();
                     let _ = media.commands.send(MediaCommand::SetSending(sending)).await;
                 }
-                Some(CallEvent::Digit(d)) => feed(&mut survey, &mut pending, Input::Digit(d)),
+                Some(CallEvent::Digit(d)) => {
+                    key_at = Some(Instant::now());
+                    feed(&mut survey, &mut pending, Input::Digit(d))
+                }
                 Some(CallEvent::AckTimeout) => break End::Local(CallOutcome::Failed),
                 Some(CallEvent::RemoteHangup) | Some(CallEvent::Cancelled) | None => break End::Remote,
             },
             ev = media.events.recv() => match ev {
-                Some(MediaEvent::Digit(d)) => feed(&mut survey, &mut pending, Input::Digit(d)),
+                Some(MediaEvent::Digit(d)) => {
+                    key_at = Some(Instant::now());
+                    feed(&mut survey, &mut pending, Input::Digit(d))
+                }
                 Some(MediaEvent::PlaybackFinished) => feed(&mut survey, &mut pending, Input::PromptFinished),
                 Some(MediaEvent::MediaTimeout) => {
                     tracing::info!(call_id = %call.key.call_id, "no RTP from the caller; ending the call");

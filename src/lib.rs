@@ -9,6 +9,7 @@ pub mod comment;
 pub mod config;
 pub mod journal;
 pub mod media;
+pub mod metrics_hist;
 pub mod model;
 pub mod sip;
 pub mod sources;

@@ -207,6 +207,11 @@ pub fn render() -> String {
     let _ = writeln!(o, "smileyd_db_write_seconds_bucket{{le=\"+Inf\"}} {count}");
     let _ = writeln!(o, "smileyd_db_write_seconds_sum {sum}");
     let _ = writeln!(o, "smileyd_db_write_seconds_count {count}");
+    crate::metrics_hist::KEYPRESS_COMMIT.render(
+        &mut o,
+        "smileyd_keypress_commit_seconds",
+        "From the call task receiving the caller's key to the rating being committed.",
+    );
     o
 }
 
