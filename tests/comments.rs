@@ -503,3 +503,138 @@ async fn unusable_recordings_directory_still_stores_the_rating() {
         "no log line for the dropped comment"
     );
 }
+
+#[tokio::test]
+async fn pound_by_sip_info_ends_the_comment() {
+    let d = daemon("").await;
+    let (mut call, opts) =
+        rate_and_reach_the_beep(&d, "comment-info", '1', OfferKind::Baresip).await;
+    let mut talker = Talker::new(&call);
+    let frames = talker.frames(&speech(1200, -20.0));
+    talker.send(&call, &frames).await;
+    tokio::time::sleep(ms(100)).await;
+    call.info("application/dtmf-relay", "Signal=#\r\nDuration=160\r\n")
+        .await;
+    call.rtp
+        .wait_heard(Prompt::Thanks, 1, secs(8))
+        .await
+        .unwrap();
+    let m = measurement(&d, &opts).await;
+    assert_eq!(m["comment"]["status"], "dtmf", "{m:#}");
+    let samples = fetch_comment(&d, &m).await;
+    assert!(samples == decode(call.audio_pt, &frames));
+}
+
+/// A second daemon on the first one's database, config and recordings.
+struct Restarted {
+    child: std::process::Child,
+    api: Api,
+}
+
+impl Drop for Restarted {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_again(d: &Daemon) -> Restarted {
+    let dir = d.dir.path();
+    let http: SocketAddr = format!("127.0.0.1:{}", common::daemon::free_port())
+        .parse()
+        .unwrap();
+    let log = std::fs::File::create(dir.join("smileyd-restarted.log")).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_smileyd"))
+        .arg("--config")
+        .arg(dir.join("smileyd.toml"))
+        .arg("--sip-listen")
+        .arg(format!("127.0.0.1:{}", common::daemon::free_port()))
+        .arg("--http-listen")
+        .arg(http.to_string())
+        .arg("--database-url")
+        .arg(format!("sqlite://{}", dir.join("t.db").display()))
+        .arg("--prompts-dir")
+        .arg(&d.prompts_dir)
+        .arg("--recordings-dir")
+        .arg(dir.join("recordings"))
+        .arg("--rtp-ports")
+        .arg(format!("{}-{}", d.rtp_ports.0, d.rtp_ports.1))
+        .arg("--public-ip")
+        .arg("127.0.0.1")
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start smileyd again");
+    let r = Restarted {
+        child,
+        api: Api::new(http),
+    };
+    let deadline = Instant::now() + secs(15);
+    while r.api.status("/healthz").await != Some(200) {
+        assert!(Instant::now() < deadline, "restarted smileyd not ready");
+        tokio::time::sleep(ms(100)).await;
+    }
+    r
+}
+
+#[tokio::test]
+async fn crash_during_the_comment_is_recovered_at_start_up() {
+    let d = daemon("").await;
+    let (call, opts) = rate_and_reach_the_beep(&d, "comment-crash", '2', OfferKind::Baresip).await;
+    let mut talker = Talker::new(&call);
+    let frames = talker.frames(&speech(2000, -20.0));
+    talker.send(&call, &frames).await;
+    tokio::time::sleep(ms(300)).await;
+    // The daemon dies mid-comment, leaving its temporary file.
+    let pid = d.pid().expect("pid");
+    let killed = std::process::Command::new("kill")
+        .arg("-9")
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    tokio::time::sleep(ms(200)).await;
+    let rec_dir = d.dir.path().join("recordings");
+    let parts: Vec<String> = files_in(&rec_dir)
+        .into_iter()
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert_eq!(parts.len(), 1, "{:?}", files_in(&rec_dir));
+
+    let again = start_again(&d).await;
+    assert!(
+        files_in(&rec_dir).iter().all(|n| !n.ends_with(".part")),
+        "{:?}",
+        files_in(&rec_dir)
+    );
+    let agent = opts.agent.as_deref().unwrap();
+    let items = again.api.wait_items(agent, 1, secs(5)).await;
+    let m = &items[0];
+    assert_eq!(m["rating"], "sad");
+    assert_eq!(m["comment"]["status"], "error", "{m:#}");
+    let url = m["comment_url"].as_str().expect("comment_url");
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let body = client
+        .get(format!("{}{url}", again.api.base))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let (spec, samples) = wav_samples(&body);
+    assert_eq!(spec.sample_rate, 8000);
+    // What reached the disk before the crash: nearly all of it, exactly as
+    // said (the reorder window and the write buffer may hold the last
+    // moments).
+    let sent = decode(call.audio_pt, &frames);
+    assert!(
+        samples.len() >= sent.len() - 8 * 500,
+        "{} of {}",
+        samples.len(),
+        sent.len()
+    );
+    assert!(samples[..] == sent[..samples.len()]);
+}

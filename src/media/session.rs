@@ -419,13 +419,12 @@ impl Session {
     /// Ends the recording in progress, if any.
     fn stop_recording(&mut self, status: CommentStatus, cut: Option<(u32, u32)>) {
         if let Some(rec) = self.recording.take() {
-            let written_ms = rec.written() / 8;
-            let speech = rec.heard_speech();
-            let stats = rec.finish(status, cut);
+            let sum = rec.finish(status, cut);
+            let stats = sum.jitter;
             tracing::debug!(
                 status = status.as_str(),
-                written_ms,
-                speech,
+                written_ms = sum.written / 8,
+                speech = sum.speech,
                 duplicates = stats.duplicates,
                 late = stats.late,
                 reordered = stats.reordered,

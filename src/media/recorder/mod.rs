@@ -80,6 +80,15 @@ pub enum RecordingOutcome {
     Failed(String),
 }
 
+/// What a finished recording did, for the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// Samples handed to the writer.
+    pub written: u64,
+    pub speech: bool,
+    pub jitter: JitterStats,
+}
+
 /// A recording in progress, owned by the media task.
 pub struct Recording {
     jitter: JitterBuffer,
@@ -160,8 +169,8 @@ impl Recording {
     /// Ends the recording: writes what the reorder buffer holds (up to
     /// `cut = (ssrc, timestamp)`, the start of a '#' press, if given) and
     /// hands the file to the writer to finish. The result arrives on the
-    /// request's `done` channel.
-    pub fn finish(mut self, status: CommentStatus, cut: Option<(u32, u32)>) -> JitterStats {
+    /// request's `done` channel; returned are the counters for the log.
+    pub fn finish(mut self, status: CommentStatus, cut: Option<(u32, u32)>) -> Summary {
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         if self.ended.is_none() {
@@ -177,17 +186,11 @@ impl Recording {
         if let Some(w) = self.writer.take() {
             w.finish(status, self.vad.heard_speech());
         }
-        self.jitter.stats()
-    }
-
-    /// Whether the caller has said anything yet.
-    pub fn heard_speech(&self) -> bool {
-        self.vad.heard_speech()
-    }
-
-    /// Samples written so far.
-    pub fn written(&self) -> u64 {
-        self.written
+        Summary {
+            written: self.written,
+            speech: self.vad.heard_speech(),
+            jitter: self.jitter.stats(),
+        }
     }
 
     fn write(&mut self, pieces: &mut Vec<Piece>, now: Instant) {

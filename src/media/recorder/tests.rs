@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use super::writer::{encode, Msg};
+use super::writer::{encode, Msg, SendError, WriterHandle};
 use super::*;
 
 /// A speech-like test signal: a syllable-shaped envelope over a changing
@@ -354,4 +354,19 @@ fn recovers_a_crashed_recording_and_removes_temporaries() {
     let fresh = dir.path().join("new/recordings");
     assert!(recover_partial(&fresh).unwrap().is_empty());
     assert!(fresh.is_dir());
+}
+
+#[test]
+fn a_stalled_disk_is_noticed_at_64_kib() {
+    let (w, rx) = WriterHandle::detached();
+    // 204 frames of 20 ms (63.75 KiB) wait for a disk that does not write.
+    for _ in 0..204 {
+        assert_eq!(w.send(Piece::Audio(vec![1; 160])), Ok(()));
+    }
+    assert_eq!(w.send(Piece::Audio(vec![1; 160])), Err(SendError::Full));
+    // Silence is cheap, but not free.
+    assert_eq!(w.send(Piece::Silence(80_000)), Ok(()));
+    // A writer that gave up (and reported) closes the channel.
+    drop(rx);
+    assert_eq!(w.send(Piece::Silence(1)), Err(SendError::Closed));
 }

@@ -24,8 +24,9 @@ pub const QUEUE_LIMIT: usize = 64 * 1024;
 /// What a queued message of silence costs against the limit.
 const SILENCE_COST: usize = 16;
 
-/// Write buffer between hound and the file.
-const FILE_BUFFER: usize = 16 * 1024;
+/// Write buffer between hound and the file: small, so a crash of the
+/// process loses at most about 250 ms of what the caller said.
+const FILE_BUFFER: usize = 4 * 1024;
 
 /// 8 kHz mono 16-bit PCM: G.711 decoded, nothing invented.
 pub const SPEC: hound::WavSpec = hound::WavSpec {
@@ -109,6 +110,14 @@ impl WriterHandle {
         }
         self.queued.fetch_add(cost, Ordering::AcqRel);
         self.tx.send(msg).map_err(|_| SendError::Closed)
+    }
+
+    /// A handle with no thread behind it: the test reads the channel.
+    #[cfg(test)]
+    pub(super) fn detached() -> (WriterHandle, mpsc::Receiver<Msg>) {
+        let (tx, rx) = mpsc::channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        (WriterHandle { tx, queued }, rx)
     }
 
     /// Ends the recording; the thread finishes the file and reports.
