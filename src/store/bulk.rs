@@ -57,7 +57,11 @@ impl Store {
     /// Recomputes both rollups from the ratings (after a bulk load).
     pub async fn rebuild_rollups(&self) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for (table, unit) in [("rollup_hour", 3_600_000i64), ("rollup_day", 86_400_000i64)] {
+        for (table, unit) in [
+            ("rollup_hour", 3_600_000i64),
+            ("rollup_day", 86_400_000i64),
+            ("rollup_week", 604_800_000i64),
+        ] {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
                 .await?;
@@ -67,6 +71,15 @@ impl Store {
                  COUNT(CASE WHEN rating = 'happy' THEN 1 END), COUNT(CASE WHEN rating = 'sad' THEN 1 END) \
                  FROM measurements WHERE kind = 'smiley' \
                  GROUP BY (created_at / {unit}) * {unit}, COALESCE(agent, ''), COALESCE(queue, '')"
+            ))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(&format!("DELETE FROM {table}_all"))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&format!(
+                "INSERT INTO {table}_all (bucket, happy, sad) \
+                 SELECT bucket, SUM(happy), SUM(sad) FROM {table} GROUP BY bucket"
             ))
             .execute(&mut *tx)
             .await?;

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::filter::{Filter, Target};
 use super::measurement::KIND_SMILEY;
-use super::rollup::{cover, Level, MAX_MS, MIN_MS};
+use super::rollup::{cover, table, Level, MAX_MS, MIN_MS};
 use super::sql::{Bind, Sql};
 use super::time::to_ms;
 use super::{Store, StoreError};
@@ -99,7 +99,8 @@ fn only_rating(c: Counts, f: &Filter) -> Counts {
 /// our own integers, written into the SQL as literals (a year of hourly
 /// buckets would exceed SQLite's limit on bound parameters).
 fn rollup_query(f: &Filter, buckets: &[(usize, i64, i64)], by_agent: bool) -> Option<Sql> {
-    let mut per_level: [(Level, Vec<String>); 3] = [
+    let mut per_level: [(Level, Vec<String>); 4] = [
+        (Level::Week, Vec::new()),
         (Level::Day, Vec::new()),
         (Level::Hour, Vec::new()),
         (Level::Raw, Vec::new()),
@@ -118,14 +119,21 @@ fn rollup_query(f: &Filter, buckets: &[(usize, i64, i64)], by_agent: bool) -> Op
     let mut ctes = Vec::new();
     let mut branches = Vec::new();
     let agent_col = if by_agent { ", x.agent AS agent" } else { "" };
+    // Without agent or queue, the totals tables hold one row per bucket.
+    let totals = !by_agent && f.agent.is_none() && f.queue.is_none();
     for (level, rows) in &per_level {
         if rows.is_empty() {
             continue;
         }
-        let (cte, source, alias, time_col) = match level {
-            Level::Day => ("dseg", "rollup_day", "r", "bucket"),
-            Level::Hour => ("hseg", "rollup_hour", "r", "bucket"),
-            Level::Raw => ("rseg", "measurements", "m", "created_at"),
+        let cte = match level {
+            Level::Week => "wseg",
+            Level::Day => "dseg",
+            Level::Hour => "hseg",
+            Level::Raw => "rseg",
+        };
+        let (source, alias, time_col) = match table(*level, totals) {
+            Some(t) => (t, "r", "bucket"),
+            None => ("measurements", "m", "created_at"),
         };
         ctes.push(format!(
             "{cte} (b, sgn, lo, hi) AS (VALUES {})",

@@ -1,8 +1,10 @@
-//! Hourly and daily rollups of smiley ratings, and how a time window is
-//! covered by them. A window [a, b) is counted as whole UTC days from
-//! `rollup_day`, corrected at each end by whole hours from `rollup_hour`
-//! (added or subtracted), corrected again by raw ratings for the minutes
-//! left. Every window, whatever its time zone, is thus exact, while reading a
+//! Hourly, daily and weekly rollups of smiley ratings, and how a time window
+//! is covered by them. A window [a, b) is counted as whole 7-day units from
+//! `rollup_week`, corrected at each end by whole UTC days from `rollup_day`
+//! (added or subtracted), then by whole hours from `rollup_hour`, then by
+//! raw ratings for the minutes left. Each level also has an `_all` table
+//! (one row per bucket, everybody together) for figures without an agent or
+//! queue filter. Every window, whatever its time zone, is thus exact, while reading a
 //! handful of rollup rows per day instead of every rating.
 
 use sqlx::AnyConnection;
@@ -11,14 +13,16 @@ use super::StoreError;
 
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 pub(crate) const DAY_MS: i64 = 86_400_000;
+pub(crate) const WEEK_MS: i64 = 7 * DAY_MS;
 
-/// Stand-ins for an open window end; day-aligned so they need no correction.
-pub(crate) const MIN_MS: i64 = -DAY_MS * 1_000_000;
-pub(crate) const MAX_MS: i64 = DAY_MS * 1_000_000;
+/// Stand-ins for an open window end; week-aligned so they need no correction.
+pub(crate) const MIN_MS: i64 = -WEEK_MS * 150_000;
+pub(crate) const MAX_MS: i64 = WEEK_MS * 150_000;
 
 /// Where a segment's counts come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Level {
+    Week,
     Day,
     Hour,
     Raw,
@@ -27,6 +31,7 @@ pub(crate) enum Level {
 impl Level {
     fn unit(self) -> Option<i64> {
         match self {
+            Level::Week => Some(WEEK_MS),
             Level::Day => Some(DAY_MS),
             Level::Hour => Some(HOUR_MS),
             Level::Raw => None,
@@ -35,6 +40,7 @@ impl Level {
 
     fn finer(self) -> Level {
         match self {
+            Level::Week => Level::Day,
             Level::Day => Level::Hour,
             _ => Level::Raw,
         }
@@ -58,7 +64,7 @@ fn round(x: i64, unit: i64) -> i64 {
 pub(crate) fn cover(lo: i64, hi: i64) -> Vec<Segment> {
     let mut out = Vec::new();
     if lo < hi {
-        cover_at(lo, hi, 1, Level::Day, &mut out);
+        cover_at(lo, hi, 1, Level::Week, &mut out);
     }
     out
 }
@@ -97,7 +103,21 @@ fn cover_at(lo: i64, hi: i64, sign: i64, level: Level, out: &mut Vec<Segment>) {
     }
 }
 
-/// Adds one rating to both rollups, inside the rating's transaction.
+/// The rollup table of a level (`None` for raw ratings); `all` picks the
+/// table without agent and queue.
+pub(crate) fn table(level: Level, all: bool) -> Option<&'static str> {
+    Some(match (level, all) {
+        (Level::Week, false) => "rollup_week",
+        (Level::Week, true) => "rollup_week_all",
+        (Level::Day, false) => "rollup_day",
+        (Level::Day, true) => "rollup_day_all",
+        (Level::Hour, false) => "rollup_hour",
+        (Level::Hour, true) => "rollup_hour_all",
+        (Level::Raw, _) => return None,
+    })
+}
+
+/// Adds one rating to every rollup, inside the rating's transaction.
 pub(crate) async fn add(
     conn: &mut AnyConnection,
     created_at_ms: i64,
@@ -105,7 +125,21 @@ pub(crate) async fn add(
     queue: Option<&str>,
     happy: bool,
 ) -> Result<(), StoreError> {
-    for (table, unit) in [("rollup_hour", HOUR_MS), ("rollup_day", DAY_MS)] {
+    for (table, unit) in [
+        ("rollup_hour", HOUR_MS),
+        ("rollup_day", DAY_MS),
+        ("rollup_week", WEEK_MS),
+    ] {
+        sqlx::query(&format!(
+            "INSERT INTO {table}_all (bucket, happy, sad) VALUES ($1, $2, $3) \
+             ON CONFLICT (bucket) DO UPDATE SET \
+             happy = {table}_all.happy + excluded.happy, sad = {table}_all.sad + excluded.sad"
+        ))
+        .bind(created_at_ms.div_euclid(unit) * unit)
+        .bind(i64::from(happy))
+        .bind(i64::from(!happy))
+        .execute(&mut *conn)
+        .await?;
         sqlx::query(&format!(
             "INSERT INTO {table} (bucket, agent, queue, happy, sad) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (bucket, agent, queue) DO UPDATE SET \
@@ -172,6 +206,15 @@ mod tests {
             "{berlin_day:?}"
         );
         assert!(berlin_day.len() <= 3);
+        // A year: whole weeks, a few days and no hours at either end.
+        let midnight = base - 12 * HOUR_MS;
+        let year = cover(midnight, midnight + 365 * DAY_MS);
+        assert!(
+            year.iter()
+                .all(|s| s.level != Level::Hour && s.level != Level::Raw),
+            "{year:?}"
+        );
+        assert!(year.len() <= 3);
         assert_eq!(cover(MIN_MS, MAX_MS).len(), 1);
     }
 }
