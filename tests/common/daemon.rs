@@ -164,6 +164,32 @@ pub struct Daemon {
     pub log: PathBuf,
     pub prompts_dir: PathBuf,
     pub api: Api,
+    args: Vec<std::ffi::OsString>,
+}
+
+/// Start the binary with `args` in `dir`, appending its output to `log`.
+fn spawn(args: &[std::ffi::OsString], dir: &Path, log: &Path) -> Child {
+    let logf = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smileyd"));
+    cmd.args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(logf.try_clone().unwrap())
+        .stderr(logf);
+    // Keep the environment from choosing other addresses or files.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("SMILEYD_") {
+            cmd.env_remove(k);
+        }
+    }
+    if std::env::var("RUST_LOG").is_err() {
+        cmd.env("RUST_LOG", "debug");
+    }
+    cmd.spawn().expect("spawn smileyd")
 }
 
 pub fn shipped_prompts_dir() -> PathBuf {
@@ -207,38 +233,25 @@ impl Daemon {
         let sip: SocketAddr = format!("127.0.0.1:{sip_port}").parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{http_port}").parse().unwrap();
         let rtp_ports = rtp_range();
-        let logf = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smileyd"));
-        cmd.arg("--config")
-            .arg(&config)
-            .arg("--sip-listen")
-            .arg(sip.to_string())
-            .arg("--http-listen")
-            .arg(http.to_string())
-            .arg("--database-url")
-            .arg(format!("sqlite://{}", db.display()))
-            .arg("--prompts-dir")
-            .arg(&prompts_dir)
-            .arg("--recordings-dir")
-            .arg(&recordings)
-            .arg("--rtp-ports")
-            .arg(format!("{}-{}", rtp_ports.0, rtp_ports.1))
-            .arg("--public-ip")
-            .arg("127.0.0.1")
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(logf.try_clone().unwrap())
-            .stderr(logf);
-        // Keep the environment from choosing other addresses or files.
-        for (k, _) in std::env::vars() {
-            if k.starts_with("SMILEYD_") {
-                cmd.env_remove(k);
-            }
-        }
-        if std::env::var("RUST_LOG").is_err() {
-            cmd.env("RUST_LOG", "debug");
-        }
-        let child = cmd.spawn().expect("spawn smileyd");
+        let args: Vec<std::ffi::OsString> = vec![
+            "--config".into(),
+            config.clone().into(),
+            "--sip-listen".into(),
+            sip.to_string().into(),
+            "--http-listen".into(),
+            http.to_string().into(),
+            "--database-url".into(),
+            format!("sqlite://{}", db.display()).into(),
+            "--prompts-dir".into(),
+            prompts_dir.clone().into(),
+            "--recordings-dir".into(),
+            recordings.clone().into(),
+            "--rtp-ports".into(),
+            format!("{}-{}", rtp_ports.0, rtp_ports.1).into(),
+            "--public-ip".into(),
+            "127.0.0.1".into(),
+        ];
+        let child = spawn(&args, dir.path(), &log);
         let api = Api::new(http);
         let mut d = Daemon {
             child: Some(child),
@@ -249,6 +262,7 @@ impl Daemon {
             log,
             prompts_dir,
             api,
+            args,
         };
         d.wait_ready(Duration::from_secs(15)).await;
         d
@@ -293,6 +307,47 @@ impl Daemon {
             Some(c) => matches!(c.try_wait(), Ok(None)),
             None => false,
         }
+    }
+
+    /// Send a signal (e.g. "TERM") to the daemon.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.pid().expect("daemon not running");
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -{sig} {pid} failed");
+    }
+
+    /// Wait for the process to exit; its status, or None on timeout.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    self.child = None;
+                    return Some(st);
+                }
+            } else {
+                return None;
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Start the daemon again with the same ports, database and config
+    /// (after it stopped or was killed).
+    pub async fn restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.child = Some(spawn(&self.args, self.dir.path(), &self.log));
+        self.wait_ready(Duration::from_secs(15)).await;
     }
 
     pub fn pid(&self) -> Option<u32> {

@@ -718,7 +718,7 @@ pub fn stream_problems(audio: &[RtpPacket]) -> Vec<String> {
             first_err.unwrap()
         ));
     }
-    // Pacing: never a burst of more than 10 packets (200 ms of audio) within 100 ms.
+    // Pacing: never a burst of more than 15 packets (300 ms of audio) within 100 ms.
     let mut worst = 0;
     let mut j = 0;
     for i in 0..audio.len() {
@@ -727,7 +727,7 @@ pub fn stream_problems(audio: &[RtpPacket]) -> Vec<String> {
         }
         worst = worst.max(i - j + 1);
     }
-    if worst > 10 {
+    if worst > 15 {
         p.push(format!(
             "bursty sending: {worst} packets within 100 ms (expected ~5)"
         ));
