@@ -252,6 +252,19 @@ impl Endpoint {
         }
     }
 
+    /// A response with no extra headers and no body.
+    async fn reply(
+        &self,
+        key: &Option<TxKey>,
+        req: &Message,
+        inbound: &Inbound,
+        code: u16,
+        reason: &str,
+    ) {
+        self.answer(key, req, inbound, code, reason, &[], None)
+            .await;
+    }
+
     fn retransmit_until_ack(&self, key: TxKey, flow: Flow, resp: Bytes) {
         let notify = Arc::new(Notify::new());
         self.inner
@@ -363,8 +376,7 @@ impl Endpoint {
         let src = inbound.flow.peer();
         if !self.allowed(src.ip()) {
             tracing::info!(peer = %src, "INVITE from a network not in sip.allowed_networks");
-            self.answer(&key, &req, inbound, 403, "Forbidden", &[], None)
-                .await;
+            self.reply(&key, &req, inbound, 403, "Forbidden").await;
             return;
         }
         if self.inner.draining.load(Ordering::SeqCst) {
@@ -412,12 +424,11 @@ impl Endpoint {
             }
             Err(OfferError::Sdp(SdpError::Malformed(e))) => {
                 let reason = format!("Bad Request (malformed SDP: {})", sanitize_reason(&e));
-                self.answer(&key, &req, inbound, 400, &reason, &[], None)
-                    .await;
+                self.reply(&key, &req, inbound, 400, &reason).await;
                 return;
             }
             Err(OfferError::Sdp(SdpError::NotAcceptable)) => {
-                self.answer(&key, &req, inbound, 488, "Not Acceptable Here", &[], None)
+                self.reply(&key, &req, inbound, 488, "Not Acceptable Here")
                     .await;
                 return;
             }
@@ -691,22 +702,14 @@ impl Endpoint {
 
     async fn on_reoffer(&self, req: Message, key: Option<TxKey>, inbound: &Inbound, method: &str) {
         let Some(dkey) = Self::dialog_key_of(&req) else {
-            self.answer(
-                &key,
-                &req,
-                inbound,
-                481,
-                "Call/Transaction Does Not Exist",
-                &[],
-                None,
-            )
-            .await;
+            self.reply(&key, &req, inbound, 481, "Call/Transaction Does Not Exist")
+                .await;
             return;
         };
         let offer = match parse_offer(&req) {
             Ok(o) => o,
             Err(_) => {
-                self.answer(&key, &req, inbound, 488, "Not Acceptable Here", &[], None)
+                self.reply(&key, &req, inbound, 488, "Not Acceptable Here")
                     .await;
                 return;
             }
@@ -771,31 +774,21 @@ impl Endpoint {
             .unwrap_or(Outcome::Missing);
         match outcome {
             Outcome::Missing => {
-                self.answer(
-                    &key,
-                    &req,
-                    inbound,
-                    481,
-                    "Call/Transaction Does Not Exist",
-                    &[],
-                    None,
-                )
-                .await
+                self.reply(&key, &req, inbound, 481, "Call/Transaction Does Not Exist")
+                    .await
             }
             Outcome::OutOfOrder => {
-                self.answer(
+                self.reply(
                     &key,
                     &req,
                     inbound,
                     500,
                     "Server Internal Error (CSeq out of order)",
-                    &[],
-                    None,
                 )
                 .await
             }
             Outcome::NotAcceptable => {
-                self.answer(&key, &req, inbound, 488, "Not Acceptable Here", &[], None)
+                self.reply(&key, &req, inbound, 488, "Not Acceptable Here")
                     .await
             }
             Outcome::Ok(changed) => {
@@ -872,21 +865,13 @@ impl Endpoint {
             Self::dialog_key_of(&req).and_then(|k| self.inner.dialogs.lock().ok()?.remove(&k));
         match removed {
             Some(d) => {
-                self.answer(&key, &req, inbound, 200, "OK", &[], None).await;
+                self.reply(&key, &req, inbound, 200, "OK").await;
                 d.acked.notify_one();
                 let _ = d.events.send(CallEvent::RemoteHangup).await;
             }
             None => {
-                self.answer(
-                    &key,
-                    &req,
-                    inbound,
-                    481,
-                    "Call/Transaction Does Not Exist",
-                    &[],
-                    None,
-                )
-                .await
+                self.reply(&key, &req, inbound, 481, "Call/Transaction Does Not Exist")
+                    .await
             }
         }
     }
@@ -900,19 +885,11 @@ impl Endpoint {
                 .with(k, |tx| (tx.call_id.clone(), tx.final_sent))
         });
         let Some((call, final_sent)) = found else {
-            self.answer(
-                &key,
-                &req,
-                inbound,
-                481,
-                "Call/Transaction Does Not Exist",
-                &[],
-                None,
-            )
-            .await;
+            self.reply(&key, &req, inbound, 481, "Call/Transaction Does Not Exist")
+                .await;
             return;
         };
-        self.answer(&key, &req, inbound, 200, "OK", &[], None).await;
+        self.reply(&key, &req, inbound, 200, "OK").await;
         if final_sent {
             return; // too late: the call goes on (§9.2)
         }
@@ -961,16 +938,8 @@ impl Endpoint {
 
     async fn on_info(&self, req: Message, key: Option<TxKey>, inbound: &Inbound) {
         let Some(dkey) = Self::dialog_key_of(&req) else {
-            self.answer(
-                &key,
-                &req,
-                inbound,
-                481,
-                "Call/Transaction Does Not Exist",
-                &[],
-                None,
-            )
-            .await;
+            self.reply(&key, &req, inbound, 481, "Call/Transaction Does Not Exist")
+                .await;
             return;
         };
         let events = self.with_dialog(&dkey, |d| {
@@ -978,27 +947,17 @@ impl Endpoint {
         });
         let events = match events {
             None => {
-                self.answer(
-                    &key,
-                    &req,
-                    inbound,
-                    481,
-                    "Call/Transaction Does Not Exist",
-                    &[],
-                    None,
-                )
-                .await;
+                self.reply(&key, &req, inbound, 481, "Call/Transaction Does Not Exist")
+                    .await;
                 return;
             }
             Some(None) => {
-                self.answer(
+                self.reply(
                     &key,
                     &req,
                     inbound,
                     500,
                     "Server Internal Error (CSeq out of order)",
-                    &[],
-                    None,
                 )
                 .await;
                 return;
@@ -1011,7 +970,7 @@ impl Endpoint {
             .and_then(|ct| dtmf::parse_info(ct, &body));
         match (req.content_type(), digit) {
             (_, Some(key_char)) => {
-                self.answer(&key, &req, inbound, 200, "OK", &[], None).await;
+                self.reply(&key, &req, inbound, 200, "OK").await;
                 stats::DTMF_INFO.fetch_add(1, Ordering::Relaxed);
                 let _ = events
                     .send(CallEvent::Digit(Digit {
@@ -1021,18 +980,16 @@ impl Endpoint {
                     .await;
             }
             // An empty INFO is a keep-alive; answer it.
-            (None, None) => self.answer(&key, &req, inbound, 200, "OK", &[], None).await,
+            (None, None) => self.reply(&key, &req, inbound, 200, "OK").await,
             (Some(ct), None) => {
                 let ct = ct.to_ascii_lowercase();
                 if ct.starts_with("application/dtmf") {
-                    self.answer(
+                    self.reply(
                         &key,
                         &req,
                         inbound,
                         400,
                         "Bad Request (no DTMF signal in body)",
-                        &[],
-                        None,
                     )
                     .await;
                 } else {
