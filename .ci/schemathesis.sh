@@ -56,7 +56,7 @@ done
 curl -fsS "http://127.0.0.1:$http/healthz" >/dev/null
 
 status=0
-schemathesis run "http://127.0.0.1:$http/api/openapi.json" \
+schemathesis --config-file .ci/schemathesis.toml run "http://127.0.0.1:$http/api/openapi.json" \
     --checks all \
     --header "Authorization: Bearer $token" \
     --workers 1 \

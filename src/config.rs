@@ -641,9 +641,7 @@ fn webhooks(list: &[WebhookFile]) -> Result<Vec<WebhookConfig>, ConfigError> {
     let mut out: Vec<WebhookConfig> = Vec::new();
     for w in list {
         let url = w.url.trim();
-        let ok = reqwest::Url::parse(url)
-            .ok()
-            .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+        let ok = crate::api::webhook_url::is_valid(url);
         if !ok {
             return Err(key_err(
                 "webhooks.url",

@@ -61,7 +61,7 @@ fn parse_id(name: &str, v: &str) -> Result<i64, ApiError> {
     params(
         ("after" = Option<i64>, Query, minimum = 0, description = "Only events after this id (default: from now on for streams, from the start for pages)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (JSON only), default 100"),
-        ("Last-Event-ID" = Option<String>, Header, description = "SSE resume: replays every event after this id, then goes live"),
+        ("Last-Event-ID" = Option<i64>, Header, nullable = false, minimum = 0, description = "SSE resume: replays every event after this id, then goes live"),
     ),
     responses(
         (status = 200, description = "A page of events (JSON) or, with Accept: text/event-stream, an endless SSE stream whose events carry id, event (the type) and data (the same JSON as a page item)",

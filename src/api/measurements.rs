@@ -116,7 +116,7 @@ pub struct PageJson {
         ("rating" = Option<RatingName>, Query, description = "Only happy or only sad ratings"),
         ("has_comment" = Option<bool>, Query, description = "Only ratings with (true) or without (false) comment audio"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, default 50"),
-        ("cursor" = Option<String>, Query, pattern = "^[0-9a-f]{48}$", description = "next_cursor of the previous page"),
+        ("cursor" = Option<String>, Query, pattern = "^[0-7][0-9a-f]{47}$", description = "next_cursor of the previous page"),
     ),
     responses(
         (status = 200, description = "A page", body = PageJson),

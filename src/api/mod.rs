@@ -30,6 +30,7 @@ mod schema;
 pub mod signature;
 mod state;
 mod timeseries;
+pub mod webhook_url;
 mod webhooks;
 
 #[cfg(test)]

@@ -42,3 +42,16 @@ pub enum CommentStatusName {
     #[schema(rename = "error")]
     Error,
 }
+
+/// Where a webhook delivery stands.
+#[derive(ToSchema)]
+#[schema(as = DeliveryStatus)]
+#[allow(dead_code)]
+pub enum DeliveryStatusName {
+    #[schema(rename = "pending")]
+    Pending,
+    #[schema(rename = "delivered")]
+    Delivered,
+    #[schema(rename = "failed")]
+    Failed,
+}

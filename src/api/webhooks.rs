@@ -14,7 +14,9 @@ use uuid::Uuid;
 use super::error::{ApiError, ErrorJson};
 use super::measurements::rfc3339;
 use super::params::Params;
+use super::schema::DeliveryStatusName;
 use super::state::ApiState;
+use super::webhook_url;
 use crate::store::{Delivery, DeliveryStatus, Webhook};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -50,8 +52,12 @@ pub struct WebhooksJson {
 #[serde(deny_unknown_fields)]
 pub struct NewWebhookJson {
     /// http:// or https:// URL that receives POSTs.
+    #[schema(
+        pattern = "^https?://(([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?\\.)*[a-zA-Z]([a-zA-Z0-9-]*[a-zA-Z0-9])?|(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3})(:([1-9][0-9]{0,3}|[1-5][0-9]{4}))?(/[A-Za-z0-9._~-]*)*$"
+    )]
     pub url: String,
     /// Shared secret for the HMAC-SHA256 signature, at least 16 characters.
+    #[schema(min_length = 16)]
     pub secret: String,
 }
 
@@ -175,14 +181,11 @@ pub async fn create(
     }
     let new: NewWebhookJson = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid("body", format!("not a webhook object: {e}")))?;
-    let url = new.url.trim();
-    let valid_url = reqwest::Url::parse(url)
-        .ok()
-        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
-    if valid_url.is_none() {
+    let url = new.url.as_str();
+    if !webhook_url::is_valid(url) {
         return Err(ApiError::invalid(
             "url",
-            "must be an http:// or https:// URL",
+            "must be an http:// or https:// URL with a host name or IPv4 address and a plain path",
         ));
     }
     if new.secret.chars().count() < 16 {
@@ -245,8 +248,8 @@ pub async fn remove(
     path = "/api/v1/webhooks/deliveries",
     tag = "webhooks",
     params(
-        ("status" = Option<String>, Query, description = "pending, delivered or failed"),
-        ("webhook" = Option<String>, Query, description = "Only this webhook (UUID)"),
+        ("status" = Option<DeliveryStatusName>, Query, description = "pending, delivered or failed"),
+        ("webhook" = Option<String>, Query, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$", description = "Only this webhook (UUID)"),
         ("before" = Option<i64>, Query, minimum = 0, description = "Only events before this id (next_before of the previous page)"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, default 50"),
     ),
