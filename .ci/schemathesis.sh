@@ -56,7 +56,10 @@ done
 curl -fsS "http://127.0.0.1:$http/healthz" >/dev/null
 
 status=0
-schemathesis --config-file .ci/schemathesis.toml run "http://127.0.0.1:$http/api/openapi.json" \
+config="$PWD/.ci/schemathesis.toml"
+# Run from the temporary directory: schemathesis keeps a cache where it runs.
+cd "$work"
+schemathesis --config-file "$config" run "http://127.0.0.1:$http/api/openapi.json" \
     --checks all \
     --header "Authorization: Bearer $token" \
     --workers 1 \
