@@ -614,7 +614,8 @@ fn survey_config(name: &str, at: &str, f: &SurveyFile) -> Result<SurveyConfig, C
             digit_timeout: Duration::from_millis(digit_timeout_ms),
             inter_digit_timeout: Duration::from_millis(inter_digit_ms),
             attempts,
-            comment: f.comment.unwrap_or(CommentPolicy::Never),
+            // The default: every caller is offered a comment.
+            comment: f.comment.unwrap_or(CommentPolicy::Always),
         },
         language,
     })

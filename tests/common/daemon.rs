@@ -47,6 +47,8 @@ pub struct Settings {
     pub attempts: u32,
     pub happy_key: String,
     pub sad_key: String,
+    /// survey.comment; "never" by default so calls end right after the thanks.
+    pub comment: String,
     pub symmetric_rtp: bool,
     pub media_timeout_secs: u64,
     pub max_call_secs: u64,
@@ -65,6 +67,7 @@ impl Default for Settings {
             attempts: 3,
             happy_key: "1".into(),
             sad_key: "2".into(),
+            comment: "never".into(),
             symmetric_rtp: true,
             media_timeout_secs: 30,
             max_call_secs: 600,
@@ -99,6 +102,7 @@ digit_timeout_ms = {}
 attempts = {}
 happy_key = {:?}
 sad_key = {:?}
+comment = {:?}
 
 [media]
 symmetric_rtp = {}
@@ -119,6 +123,7 @@ original_call_id = "X-Original-Call-Id"
             self.attempts,
             self.happy_key,
             self.sad_key,
+            self.comment,
             self.symmetric_rtp,
             self.media_timeout_secs,
             self.max_call_secs,
