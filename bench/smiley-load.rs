@@ -28,7 +28,10 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Notify};
 
 #[derive(Parser, Debug, Clone)]
-#[command(name = "smiley-load", about = "SIP/RTP load generator for smileyd (127.0.0.1 only)")]
+#[command(
+    name = "smiley-load",
+    about = "SIP/RTP load generator for smileyd (127.0.0.1 only)"
+)]
 struct Args {
     /// smileyd's SIP address.
     #[arg(long, default_value = "127.0.0.1:5060")]
@@ -272,7 +275,8 @@ fn rx_thread(sock: std::net::UdpSocket, table: Arc<Table>, stop: Arc<AtomicBool>
                 let mut c = libc::CMSG_FIRSTHDR(mh);
                 while !c.is_null() {
                     let data = libc::CMSG_DATA(c);
-                    if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS
+                    if (*c).cmsg_level == libc::SOL_SOCKET
+                        && (*c).cmsg_type == libc::SCM_TIMESTAMPNS
                     {
                         let t = std::ptr::read_unaligned(data as *const libc::timespec);
                         ts_ns = t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64;
@@ -339,7 +343,9 @@ fn rx_thread(sock: std::net::UdpSocket, table: Arc<Table>, stop: Arc<AtomicBool>
 
 fn hex(n: usize) -> String {
     const H: &[u8] = b"0123456789abcdef";
-    (0..n).map(|_| H[rand::random::<usize>() % 16] as char).collect()
+    (0..n)
+        .map(|_| H[rand::random::<usize>() % 16] as char)
+        .collect()
 }
 
 /// A received SIP message, parsed just enough.
@@ -396,7 +402,8 @@ impl Sip {
         }
     }
     fn cseq_method(&self) -> Option<&str> {
-        self.header("cseq").and_then(|c| c.split_whitespace().nth(1))
+        self.header("cseq")
+            .and_then(|c| c.split_whitespace().nth(1))
     }
 }
 
@@ -502,7 +509,14 @@ struct CallResult {
     prompt_heard: bool,
 }
 
-fn invite(sh: &Shared, call_id: &str, tag: &str, branch: &str, media_port: u16, n: usize) -> String {
+fn invite(
+    sh: &Shared,
+    call_id: &str,
+    tag: &str,
+    branch: &str,
+    media_port: u16,
+    n: usize,
+) -> String {
     let a = &sh.args;
     let l = sh.local;
     let t = a.target;
@@ -534,7 +548,13 @@ fn invite(sh: &Shared, call_id: &str, tag: &str, branch: &str, media_port: u16, 
     )
 }
 
-fn ack(sh: &Shared, resp: &Sip, call_id: &str, tag: &str, invite_branch: &str) -> (String, SocketAddr) {
+fn ack(
+    sh: &Shared,
+    resp: &Sip,
+    call_id: &str,
+    tag: &str,
+    invite_branch: &str,
+) -> (String, SocketAddr) {
     let l = sh.local;
     let t = sh.args.target;
     let to = resp.header("to").unwrap_or("");
@@ -552,7 +572,10 @@ fn ack(sh: &Shared, resp: &Sip, call_id: &str, tag: &str, invite_branch: &str) -
             format!("z9hG4bK{}", hex(16)),
         )
     } else {
-        (format!("sip:{}@{t}", sh.args.user), invite_branch.to_string())
+        (
+            format!("sip:{}@{t}", sh.args.user),
+            invite_branch.to_string(),
+        )
     };
     let msg = format!(
         "ACK {ruri} SIP/2.0\r\n\
@@ -691,8 +714,7 @@ async fn run_call(sh: Arc<Shared>, n: usize) -> CallResult {
     res.pressed = true;
     press(&msock, rtp_to, sh.args.digit).await;
 
-    let bye_deadline =
-        tokio::time::Instant::now() + Duration::from_millis(sh.args.bye_timeout_ms);
+    let bye_deadline = tokio::time::Instant::now() + Duration::from_millis(sh.args.bye_timeout_ms);
     loop {
         tokio::select! {
             ev = rx.recv() => match ev {
@@ -751,7 +773,8 @@ fn main() {
 
 async fn run(args: Args) -> i32 {
     let local_ip = *args.target.ip();
-    let sip = std::net::UdpSocket::bind(SocketAddrV4::new(local_ip, args.sip_port)).expect("bind SIP");
+    let sip =
+        std::net::UdpSocket::bind(SocketAddrV4::new(local_ip, args.sip_port)).expect("bind SIP");
     big_buffers(sip.as_raw_fd(), 8 << 20);
     sip.set_nonblocking(true).expect("nonblocking");
     let local = match sip.local_addr().expect("local addr") {

@@ -21,7 +21,7 @@ use crate::sip::message::{self, Message};
 use crate::sip::sdp::Direction;
 use crate::sip::{CallEvent, Endpoint, IncomingCall};
 use crate::sources::first_value;
-use crate::store::{CallRecord, NewMeasurement, Store};
+use crate::store::{CallRecord, Grouped, NewMeasurement, Store};
 use crate::survey::{Action, Answer, Input, ScaleKind, Survey, SurveySettings};
 
 /// How long the database may take with a rating before it goes to the
@@ -414,10 +414,21 @@ async fn commit(
 pub(crate) async fn store_or_journal(ctx: &CallContext, entry: Entry) -> bool {
     if !ctx.journal.is_pending() {
         let write = async {
+            // Ratings and call records share transactions with whatever else
+            // is waiting (group commit: one fsync for many); each is still
+            // committed before this returns.
             match &entry {
-                Entry::Measurement(m) => ctx.store.insert_measurement(m).await,
-                Entry::Call(c) => ctx.store.record_call(c).await,
-                Entry::Comment(c) => ctx.store.insert_comment(c).await,
+                Entry::Measurement(m) => ctx
+                    .store
+                    .write_grouped(Grouped::Measurement(m.clone()))
+                    .await
+                    .map_err(|e| e.to_string()),
+                Entry::Call(c) => ctx
+                    .store
+                    .write_grouped(Grouped::Call(c.clone()))
+                    .await
+                    .map_err(|e| e.to_string()),
+                Entry::Comment(c) => ctx.store.insert_comment(c).await.map_err(|e| e.to_string()),
             }
         };
         match tokio::time::timeout(COMMIT_TIMEOUT, write).await {

@@ -4,6 +4,7 @@ pub mod dtmf;
 pub mod g711;
 pub mod jitter;
 pub mod latch;
+mod pacer;
 pub mod ports;
 pub mod prompt;
 pub mod recorder;

@@ -7,18 +7,24 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio::time::Instant;
 
 use super::dtmf::{parse_event, DtmfDetector};
 use super::g711::Codec;
 use super::latch::SourceLatch;
+use super::pacer::{Playback, Stream};
 use super::ports::PortLease;
 use super::prompt::Prompt;
 use super::recorder::{RecordRequest, Recording};
-use super::rtp::{self, RtpSender, HEADER_LEN};
+use super::rtp;
+#[cfg(test)]
+use super::rtp::RtpSender;
+#[cfg(test)]
+use tokio::net::UdpSocket;
 use super::stats::{MediaStats, DTMF_DIGITS, MEDIA_TIMEOUTS};
 use crate::model::{CommentStatus, Digit, DtmfSource};
 
@@ -26,9 +32,6 @@ use crate::model::{CommentStatus, Digit, DtmfSource};
 pub const PTIME: Duration = Duration::from_millis(20);
 /// Samples (= G.711 bytes) per packet at 8 kHz.
 pub const FRAME_SAMPLES: usize = 160;
-/// If the task falls further behind than this, it skips the lost time instead
-/// of bursting the backlog at the caller.
-const MAX_CATCH_UP: Duration = Duration::from_millis(100);
 /// Large enough for any UDP datagram a peer sends on a usual MTU.
 const RECV_BUFFER: usize = 2048;
 
@@ -130,14 +133,20 @@ pub fn spawn(
     let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
     socket.set_nonblocking(true)?;
     let local_port = socket.local_addr()?.port();
+    // Registered for reading only: the pacing threads send on it directly,
+    // and a writable interest would wake the reactor after every packet.
     let socket = {
         let _guard = runtime.enter();
-        UdpSocket::from_std(socket)?
+        // SAFETY: the AsyncFd owns the socket, so its descriptor stays open
+        // and the same for as long as the registration lives.
+        Arc::new(unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }?)
     };
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let (ev_tx, ev_rx) = mpsc::channel(64);
     let stats = Arc::new(MediaStats::default());
-    let mut session = Session::new(socket, lease, cfg, ev_tx, Arc::clone(&stats));
+    // Outgoing RTP is paced by the shared pacing threads (see `pacer`).
+    let out = Stream::new(Arc::clone(&socket), ev_tx.clone(), Arc::clone(&stats));
+    let mut session = Session::new(socket, out, lease, cfg, ev_tx, Arc::clone(&stats));
     if let Some((addr, codec, dtmf_pt)) = remote {
         session.set_remote(addr, codec, dtmf_pt);
     }
@@ -158,14 +167,10 @@ struct Remote {
     dtmf_pt: Option<u8>,
 }
 
-struct Playback {
-    prompt: Arc<Prompt>,
-    /// Next sample to send.
-    pos: usize,
-}
-
 struct Session {
-    socket: UdpSocket,
+    socket: Arc<AsyncFd<std::net::UdpSocket>>,
+    /// What the pacing threads send: prompt position, sequence, target.
+    out: Arc<Stream>,
     /// Held for the life of the task; dropping it returns the ports.
     _lease: PortLease,
     cfg: MediaConfig,
@@ -173,21 +178,24 @@ struct Session {
     stats: Arc<MediaStats>,
     remote: Option<Remote>,
     latch: SourceLatch,
-    sender: RtpSender,
-    /// Paces sending; created when the remote becomes known.
-    ticker: Option<Interval>,
-    playback: Option<Playback>,
     detector: DtmfDetector,
     /// Last RTP from the caller, or the start of the session.
     last_rx: Instant,
     timed_out: bool,
-    sending: bool,
     recording: Option<Recording>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // However the task ends, the pacer lets go of the socket first.
+        self.out.stop();
+    }
 }
 
 impl Session {
     fn new(
-        socket: UdpSocket,
+        socket: Arc<AsyncFd<std::net::UdpSocket>>,
+        out: Arc<Stream>,
         lease: PortLease,
         cfg: MediaConfig,
         events: mpsc::Sender<MediaEvent>,
@@ -195,19 +203,16 @@ impl Session {
     ) -> Session {
         Session {
             socket,
+            out,
             _lease: lease,
             cfg,
             events,
             stats,
             remote: None,
             latch: SourceLatch::new(),
-            sender: RtpSender::new(),
-            ticker: None,
-            playback: None,
             detector: DtmfDetector::new(),
             last_rx: Instant::now(),
             timed_out: false,
-            sending: true,
             recording: None,
         }
     }
@@ -224,13 +229,12 @@ impl Session {
                     None | Some(MediaCommand::Shutdown) => break,
                     Some(cmd) => self.command(cmd),
                 },
-                res = self.socket.recv_from(&mut rx_buf) => match res {
+                res = recv_from(&self.socket, &mut rx_buf) => match res {
                     Ok((n, from)) => self.receive(&rx_buf[..n], from),
                     // ICMP errors surface here on some systems; the socket
                     // itself is fine.
                     Err(e) => tracing::trace!(error = %e, "RTP receive error"),
                 },
-                scheduled = tick(&mut self.ticker) => self.send_frame(scheduled).await,
                 _ = sleep_until(dtmf_deadline) => self.poll_dtmf(),
                 _ = sleep_until(timeout_deadline) => self.media_timeout(),
                 _ = sleep_until(recording_deadline) => {
@@ -258,9 +262,11 @@ impl Session {
                 codec,
                 dtmf_pt,
             } => self.set_remote(addr, codec, dtmf_pt),
-            MediaCommand::Play(prompt) => self.playback = Some(Playback { prompt, pos: 0 }),
-            MediaCommand::StopPlayback => self.playback = None,
-            MediaCommand::SetSending(on) => self.sending = on,
+            MediaCommand::Play(prompt) => {
+                self.out.lock().playback = Some(Playback { prompt, pos: 0 })
+            }
+            MediaCommand::StopPlayback => self.out.lock().playback = None,
+            MediaCommand::SetSending(on) => self.out.lock().sending = on,
             MediaCommand::Record(req) => {
                 // One recording at a time; a second request ends the first.
                 self.stop_recording(CommentStatus::Error, None);
@@ -282,12 +288,18 @@ impl Session {
             codec,
             dtmf_pt,
         });
-        if self.ticker.is_none() {
-            let mut ticker = tokio::time::interval_at(Instant::now(), PTIME);
-            // Packet n goes out at start + n·20 ms; a short stall is caught
-            // up so the stream keeps real-time pace without drift.
-            ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
-            self.ticker = Some(ticker);
+        self.sync_out();
+        // Packet n goes out at start + n·20 ms from the next pacing tick.
+        self.out.start();
+    }
+
+    /// Tells the pacer where to send, and in which codec.
+    fn sync_out(&self) {
+        let target = self.target();
+        let mut out = self.out.lock();
+        out.target = target;
+        if let Some(r) = self.remote {
+            out.codec = r.codec;
         }
     }
 
@@ -300,56 +312,6 @@ impl Session {
             }
         }
         Some(remote.addr)
-    }
-
-    async fn send_frame(&mut self, scheduled: Instant) {
-        let (Some(remote), Some(target)) = (self.remote, self.target()) else {
-            return;
-        };
-        let late = Instant::now().saturating_duration_since(scheduled);
-        if late > MAX_CATCH_UP {
-            // A long stall: account the lost time as lost packets rather than
-            // flooding the caller's jitter buffer.
-            let missed = (late.as_micros() / PTIME.as_micros()) as u32;
-            self.sender.skip_samples(missed * FRAME_SAMPLES as u32);
-            if let Some(t) = self.ticker.as_mut() {
-                t.reset();
-            }
-            tracing::debug!(?late, "media task stalled; skipping lost frames");
-        }
-
-        let codec = remote.codec;
-        let mut frame = [codec.silence(); FRAME_SAMPLES];
-        let mut finished = false;
-        if let Some(pb) = self.playback.as_mut() {
-            let audio = pb.prompt.encoded(codec);
-            let end = (pb.pos + FRAME_SAMPLES).min(audio.len());
-            if let Some(chunk) = audio.get(pb.pos..end) {
-                // A short last frame keeps the silence it was filled with.
-                frame[..chunk.len()].copy_from_slice(chunk);
-            }
-            pb.pos = end;
-            finished = pb.pos >= audio.len();
-        }
-
-        // RFC 3551 §4.1: marker on the first packet of a talkspurt; we never
-        // suppress silence, so that is only the first packet of the stream.
-        let marker = self.sender.packets() == 0;
-        let mut packet = [0u8; HEADER_LEN + FRAME_SAMPLES];
-        let n = self
-            .sender
-            .write(&mut packet, codec.payload_type(), &frame, marker);
-        if self.sending {
-            match self.socket.send_to(&packet[..n], target).await {
-                Ok(_) => self.stats.count_out(),
-                Err(e) => tracing::trace!(error = %e, %target, "RTP send error"),
-            }
-        }
-
-        if finished {
-            self.playback = None;
-            self.emit(MediaEvent::PlaybackFinished);
-        }
     }
 
     fn receive(&mut self, datagram: &[u8], from: SocketAddr) {
@@ -378,6 +340,9 @@ impl Session {
         }
         let before = self.latch.source();
         self.latch.learn(from, now.into_std());
+        if before != self.latch.source() {
+            self.sync_out();
+        }
         if self.cfg.symmetric_rtp && before != self.latch.source() && from != remote.addr {
             tracing::debug!(%from, sdp = %remote.addr, "symmetric RTP: sending to source address");
         }
@@ -465,11 +430,15 @@ impl Session {
     }
 }
 
-/// The next tick of the pacing clock, or never if sending has not started.
-async fn tick(ticker: &mut Option<Interval>) -> Instant {
-    match ticker {
-        Some(t) => t.tick().await,
-        None => std::future::pending().await,
+async fn recv_from(
+    socket: &AsyncFd<std::net::UdpSocket>,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr)> {
+    loop {
+        let mut ready = socket.readable().await?;
+        if let Ok(result) = ready.try_io(|s| s.get_ref().recv_from(buf)) {
+            return result;
+        }
     }
 }
 

@@ -41,6 +41,18 @@ impl Store {
 
     async fn record_call_tx(&self, c: &CallRecord) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
+        let inserted = self.record_call_in(&mut tx, c).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// The call record and its event, inside the caller's write transaction
+    /// (see `begin_write`); true when it was new.
+    pub(crate) async fn record_call_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        c: &CallRecord,
+    ) -> Result<bool, StoreError> {
         let id = c.id.to_string();
         let inserted = sqlx::query(
             "INSERT INTO calls (id, sip_call_id, started_at, ended_at, survey, agent, queue, \
@@ -63,9 +75,8 @@ impl Store {
         .rows_affected()
             == 1;
         if inserted {
-            self.append_event(&mut tx, EventKind::Call, &id).await?;
+            self.append_event(tx, EventKind::Call, &id).await?;
         }
-        tx.commit().await?;
         Ok(inserted)
     }
 }

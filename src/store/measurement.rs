@@ -156,6 +156,18 @@ impl Store {
 
     async fn insert_measurement_tx(&self, m: &NewMeasurement) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await?;
+        let inserted = self.insert_measurement_in(&mut tx, m).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// The rating, its rollup counts and its event, inside the caller's
+    /// write transaction (see `begin_write`); true when it was new.
+    pub(crate) async fn insert_measurement_in(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        m: &NewMeasurement,
+    ) -> Result<bool, StoreError> {
         let id = m.id.to_string();
         let created_at = to_ms(m.created_at);
         let inserted = sqlx::query(
@@ -183,17 +195,16 @@ impl Store {
             == 1;
         if inserted {
             rollup::add(
-                &mut tx,
+                tx,
                 created_at,
                 m.agent.as_deref(),
                 m.queue.as_deref(),
                 m.rating == Rating::Happy,
             )
             .await?;
-            self.append_event(&mut tx, EventKind::Measurement, &id)
+            self.append_event(tx, EventKind::Measurement, &id)
                 .await?;
         }
-        tx.commit().await?;
         Ok(inserted)
     }
 

@@ -5,6 +5,7 @@
 //! UUIDv7 strings, BIGINT UTC milliseconds, `$n` placeholders), and one
 //! `migrations/` directory valid on both.
 
+mod batch;
 mod bulk;
 mod call;
 mod comment;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 use sqlx::AnyPool;
 use tokio::sync::watch;
 
+pub use batch::Grouped;
 pub use call::CallRecord;
 pub use comment::{Comment, NewComment};
 pub use connect::Backend;
@@ -51,6 +53,8 @@ pub struct Store {
     backend: Backend,
     /// Bumped after every commit that wrote events, to wake listeners.
     events: Arc<watch::Sender<u64>>,
+    /// The group-commit writer (see `batch`), started on first use.
+    group: batch::GroupQueue,
 }
 
 impl Store {
@@ -62,6 +66,7 @@ impl Store {
             pool,
             backend,
             events: Arc::new(watch::Sender::new(0)),
+            group: Default::default(),
         })
     }
 

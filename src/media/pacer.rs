@@ -1,0 +1,255 @@
+//! One pacing loop for every call's outgoing RTP, instead of a timer per
+//! call: a few threads (one per core) wake every millisecond and send the
+//! 20 ms frame of each stream whose turn it is. Each stream is put in one
+//! of 20 one-millisecond slots when it starts and stays there, so its
+//! packets leave exactly 20 ms apart; the streams of one tick go out back
+//! to back. Per packet this costs a mutex and a `sendto`, not a task wake-up,
+//! a timer-wheel entry and a `select!` over the session's channels.
+//!
+//! The threads sleep to absolute deadlines and are not Tokio workers, so a
+//! busy runtime (SIP, database, the API) does not delay the audio. After a
+//! stall they send the missed frames at once, up to `MAX_CATCH_UP`; beyond
+//! that the lost time is skipped (RTP timestamps jump, as for lost packets)
+//! rather than flooding the caller's jitter buffer.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::io::unix::AsyncFd;
+use tokio::sync::mpsc;
+
+use super::g711::Codec;
+use super::prompt::Prompt;
+use super::rtp::{RtpSender, HEADER_LEN};
+use super::session::{MediaEvent, FRAME_SAMPLES, PTIME};
+use super::stats::MediaStats;
+
+/// How often a pacing thread wakes.
+const TICK: Duration = Duration::from_millis(1);
+/// Slots per packet interval (PTIME / TICK).
+const SLOTS: u64 = 20;
+/// Behind by more than this, a stream skips the lost frames.
+const MAX_CATCH_UP: Duration = Duration::from_millis(100);
+
+/// A prompt being played.
+pub(super) struct Playback {
+    pub prompt: Arc<Prompt>,
+    /// Next sample to send.
+    pub pos: usize,
+}
+
+/// What the session decides and the pacer sends.
+pub(super) struct Outgoing {
+    /// Where packets go; None: nowhere yet.
+    pub target: Option<SocketAddr>,
+    pub codec: Codec,
+    /// Off while the caller holds the call; the timeline keeps running.
+    pub sending: bool,
+    pub playback: Option<Playback>,
+    sender: RtpSender,
+    /// Tick at which the next frame is due (see `Pacer`).
+    next_due: u64,
+}
+
+/// One call's outgoing stream, shared by its session and a pacing thread.
+pub(super) struct Stream {
+    state: Mutex<Outgoing>,
+    /// The session's socket (non-blocking; the reactor watches it for reading only).
+    socket: Arc<AsyncFd<UdpSocket>>,
+    events: mpsc::Sender<MediaEvent>,
+    stats: Arc<MediaStats>,
+    pacer: usize,
+    slot: AtomicUsize,
+}
+
+impl Stream {
+    pub fn new(
+        socket: Arc<AsyncFd<UdpSocket>>,
+        events: mpsc::Sender<MediaEvent>,
+        stats: Arc<MediaStats>,
+    ) -> Arc<Stream> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let pacers = pacers();
+        Arc::new(Stream {
+            state: Mutex::new(Outgoing {
+                target: None,
+                codec: Codec::Pcmu,
+                sending: true,
+                playback: None,
+                sender: RtpSender::new(),
+                next_due: 0,
+            }),
+            socket,
+            events,
+            stats,
+            pacer: NEXT.fetch_add(1, Ordering::Relaxed) % pacers.len(),
+            slot: AtomicUsize::new(usize::MAX),
+        })
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, Outgoing> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Starts sending: the first frame goes out on the next tick.
+    pub fn start(self: &Arc<Stream>) {
+        if self.slot.load(Ordering::Relaxed) != usize::MAX {
+            return;
+        }
+        let p = &pacers()[self.pacer];
+        let next = p.tick.load(Ordering::Acquire) + 1;
+        self.lock().next_due = next;
+        let slot = (next % SLOTS) as usize;
+        self.slot.store(slot, Ordering::Relaxed);
+        lock(&p.slots[slot]).push(Arc::clone(self));
+    }
+
+    /// Stops sending; when this returns no pacing thread holds the stream.
+    pub fn stop(self: &Arc<Stream>) {
+        let slot = self.slot.swap(usize::MAX, Ordering::Relaxed);
+        if slot == usize::MAX {
+            return;
+        }
+        let mut v = lock(&pacers()[self.pacer].slots[slot]);
+        if let Some(i) = v.iter().position(|s| Arc::ptr_eq(s, self)) {
+            v.swap_remove(i);
+        }
+    }
+
+    /// Writes (and, unless on hold, sends) the frames due at `tick`.
+    fn send_due(&self, tick: u64) {
+        let mut finished = false;
+        {
+            let mut st = self.lock();
+            if tick < st.next_due {
+                return;
+            }
+            // Normally one; more when this thread was held up.
+            let due = (tick - st.next_due) / SLOTS + 1;
+            st.next_due += due * SLOTS;
+            let Some(target) = st.target else {
+                return;
+            };
+            // Up to MAX_CATCH_UP of missed frames go out now; beyond that
+            // the lost time is skipped.
+            let burst = MAX_CATCH_UP.as_millis() as u64 / PTIME.as_millis() as u64;
+            let frames = if due > burst {
+                let missed = (due - 1) as u32;
+                st.sender.skip_samples(missed * FRAME_SAMPLES as u32);
+                tracing::debug!(missed, "media pacing stalled; skipping lost frames");
+                1
+            } else {
+                due
+            };
+            for _ in 0..frames {
+                finished |= self.write_frame(&mut st, target);
+            }
+        }
+        if finished {
+            // Never block the media clock on a slow consumer.
+            if let Err(mpsc::error::TrySendError::Full(ev)) =
+                self.events.try_send(MediaEvent::PlaybackFinished)
+            {
+                tracing::warn!(?ev, "media event dropped: call task not reading");
+            }
+        }
+    }
+
+    /// One frame of prompt audio or silence; true when the prompt ended.
+    fn write_frame(&self, st: &mut Outgoing, target: SocketAddr) -> bool {
+        let codec = st.codec;
+        let mut frame = [codec.silence(); FRAME_SAMPLES];
+        let mut finished = false;
+        if let Some(pb) = st.playback.as_mut() {
+            let audio = pb.prompt.encoded(codec);
+            let end = (pb.pos + FRAME_SAMPLES).min(audio.len());
+            if let Some(chunk) = audio.get(pb.pos..end) {
+                // A short last frame keeps the silence it was filled with.
+                frame[..chunk.len()].copy_from_slice(chunk);
+            }
+            pb.pos = end;
+            finished = pb.pos >= audio.len();
+        }
+        if finished {
+            st.playback = None;
+        }
+        // RFC 3551 §4.1: marker on the first packet of a talkspurt; we never
+        // suppress silence, so that is only the first packet of the stream.
+        let marker = st.sender.packets() == 0;
+        let mut packet = [0u8; HEADER_LEN + FRAME_SAMPLES];
+        let n = st
+            .sender
+            .write(&mut packet, codec.payload_type(), &frame, marker);
+        if st.sending {
+            // Counted first: the caller may read it the moment it arrives.
+            self.stats.count_out();
+            if let Err(e) = self.socket.get_ref().send_to(&packet[..n], target) {
+                tracing::trace!(error = %e, %target, "RTP send error");
+            }
+        }
+        finished
+    }
+}
+
+struct Pacer {
+    /// Streams by slot: slot `t % SLOTS` is served at tick `t`.
+    slots: Vec<Mutex<Vec<Arc<Stream>>>>,
+    /// The tick being served (or last served).
+    tick: AtomicU64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The pacing threads, started on first use: one per core.
+fn pacers() -> &'static [Arc<Pacer>] {
+    static PACERS: OnceLock<Vec<Arc<Pacer>>> = OnceLock::new();
+    PACERS.get_or_init(|| {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 8);
+        let epoch = Instant::now();
+        (0..n)
+            .map(|i| {
+                let p = Arc::new(Pacer {
+                    slots: (0..SLOTS).map(|_| Mutex::new(Vec::new())).collect(),
+                    tick: AtomicU64::new(0),
+                });
+                // Threads tick out of phase so their bursts do not coincide.
+                let offset = TICK * i as u32 / n as u32;
+                let p2 = Arc::clone(&p);
+                std::thread::Builder::new()
+                    .name(format!("rtp-pacer-{i}"))
+                    .spawn(move || run(&p2, epoch + offset))
+                    .expect("spawn RTP pacing thread");
+                p
+            })
+            .collect()
+    })
+}
+
+fn run(p: &Pacer, epoch: Instant) {
+    let mut tick: u64 = 0;
+    loop {
+        let due = epoch + Duration::from_nanos(tick * TICK.as_nanos() as u64);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        } else if now - due > MAX_CATCH_UP {
+            // Far behind (the machine stalled us): jump to now; each stream
+            // notices the gap from its own last tick and skips what it lost.
+            tick = ((now - epoch).as_nanos() / TICK.as_nanos()) as u64;
+        }
+        p.tick.store(tick, Ordering::Release);
+        let slot = lock(&p.slots[(tick % SLOTS) as usize]);
+        for s in slot.iter() {
+            s.send_due(tick);
+        }
+        drop(slot);
+        tick += 1;
+    }
+}

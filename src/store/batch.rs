@@ -1,0 +1,129 @@
+//! Group commit for the call path. With `synchronous=FULL` every SQLite
+//! commit waits for an fsync (a few ms), and only one writer runs at a time,
+//! so a commit per rating caps the daemon at a few hundred ratings a second
+//! and makes callers queue for their thanks. Here one writer task takes
+//! whatever ratings and call records are waiting, writes them in one
+//! transaction and answers each caller only after that commit: the same
+//! durability per rating, one fsync for many.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::{write_latency, CallRecord, NewMeasurement, Store, StoreError};
+
+/// Most entries in one transaction.
+const MAX_BATCH: usize = 256;
+/// Entries waiting for the writer before callers wait to queue.
+const QUEUE: usize = 8192;
+
+/// What the call path writes through the group commit.
+#[derive(Debug)]
+pub enum Grouped {
+    Measurement(NewMeasurement),
+    Call(CallRecord),
+}
+
+#[derive(Debug)]
+pub(crate) struct Job {
+    item: Grouped,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The writer's queue, started on first use.
+pub(crate) type GroupQueue = Arc<OnceLock<mpsc::Sender<Job>>>;
+
+impl Store {
+    /// Writes ratings, then call records, in one transaction: when this
+    /// returns `Ok` every one of them is committed (ids already stored are
+    /// skipped). All or nothing.
+    pub async fn write_batch(
+        &self,
+        measurements: &[&NewMeasurement],
+        calls: &[&CallRecord],
+    ) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let result = async {
+            let mut tx = self.begin_write().await?;
+            let mut any = false;
+            for m in measurements {
+                any |= self.insert_measurement_in(&mut tx, m).await?;
+            }
+            for c in calls {
+                any |= self.record_call_in(&mut tx, c).await?;
+            }
+            tx.commit().await?;
+            Ok::<bool, StoreError>(any)
+        }
+        .await;
+        write_latency::observe(started.elapsed());
+        if result? {
+            self.announce();
+        }
+        Ok(())
+    }
+
+    /// Stores one rating or call record together with whatever else is
+    /// waiting (group commit); returns once it is committed. The error is the
+    /// database's, as text.
+    pub async fn write_grouped(&self, item: Grouped) -> Result<(), String> {
+        let queue = self.group.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            tokio::spawn(writer(self.clone(), rx));
+            tx
+        });
+        let (done, wait) = oneshot::channel();
+        queue
+            .send(Job { item, done })
+            .await
+            .map_err(|_| "group commit writer stopped".to_string())?;
+        wait.await
+            .map_err(|_| "group commit writer stopped".to_string())?
+    }
+}
+
+/// Takes everything waiting (up to `MAX_BATCH`), commits it at once, and
+/// answers each job. While one batch commits the next one gathers.
+async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let ms: Vec<&NewMeasurement> = jobs
+            .iter()
+            .filter_map(|j| match &j.item {
+                Grouped::Measurement(m) => Some(m),
+                Grouped::Call(_) => None,
+            })
+            .collect();
+        let cs: Vec<&CallRecord> = jobs
+            .iter()
+            .filter_map(|j| match &j.item {
+                Grouped::Call(c) => Some(c),
+                Grouped::Measurement(_) => None,
+            })
+            .collect();
+        match store.write_batch(&ms, &cs).await {
+            Ok(()) => {
+                for j in jobs.drain(..) {
+                    let _ = j.done.send(Ok(()));
+                }
+            }
+            Err(e) if jobs.len() == 1 => {
+                for j in jobs.drain(..) {
+                    let _ = j.done.send(Err(e.to_string()));
+                }
+            }
+            Err(e) => {
+                // One bad entry must not fail the others: each on its own.
+                tracing::debug!(error = %e, entries = jobs.len(), "group commit failed; writing one by one");
+                for j in jobs.drain(..) {
+                    let r = match &j.item {
+                        Grouped::Measurement(m) => store.insert_measurement(m).await,
+                        Grouped::Call(c) => store.record_call(c).await,
+                    };
+                    let _ = j.done.send(r.map_err(|e| e.to_string()));
+                }
+            }
+        }
+    }
+}
