@@ -552,7 +552,7 @@ async fn start_again(d: &Daemon) -> Restarted {
         .arg("--http-listen")
         .arg(http.to_string())
         .arg("--database-url")
-        .arg(format!("sqlite://{}", dir.join("t.db").display()))
+        .arg(&d.database_url)
         .arg("--prompts-dir")
         .arg(&d.prompts_dir)
         .arg("--recordings-dir")

@@ -18,10 +18,9 @@ use common::*;
 
 /// Creates an admin token with the daemon's own CLI on its database.
 fn admin_token(d: &Daemon) -> String {
-    let db = d.dir.path().join("t.db");
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smileyd"));
     cmd.arg("--database-url")
-        .arg(format!("sqlite://{}", db.display()))
+        .arg(&d.database_url)
         .args(["token", "create", "--scope", "admin", "--name", "prompts"])
         .current_dir(d.dir.path());
     for (k, _) in std::env::vars() {

@@ -163,6 +163,10 @@ impl Default for Options {
 pub struct Daemon {
     child: Option<Child>,
     pub sip: SocketAddr,
+    /// What the daemon was given as --database-url.
+    pub database_url: String,
+    /// A PostgreSQL database made for this daemon, dropped with it.
+    pg_database: Option<String>,
     pub http: SocketAddr,
     pub rtp_ports: (u16, u16),
     pub dir: tempfile::TempDir,
@@ -231,7 +235,7 @@ impl Daemon {
         std::fs::create_dir_all(&recordings).unwrap();
         let config = dir.path().join("smileyd.toml");
         std::fs::write(&config, opts.settings.toml()).unwrap();
-        let db = dir.path().join("t.db");
+        let (database_url, pg_database) = test_database(dir.path());
         let log = dir.path().join("smileyd.log");
         let sip_port = free_port();
         let http_port = free_port();
@@ -246,7 +250,7 @@ impl Daemon {
             "--http-listen".into(),
             http.to_string().into(),
             "--database-url".into(),
-            format!("sqlite://{}", db.display()).into(),
+            database_url.clone().into(),
             "--prompts-dir".into(),
             prompts_dir.clone().into(),
             "--recordings-dir".into(),
@@ -261,6 +265,8 @@ impl Daemon {
         let mut d = Daemon {
             child: Some(child),
             sip,
+            database_url,
+            pg_database,
             http,
             rtp_ports,
             dir,
@@ -379,6 +385,50 @@ impl Drop for Daemon {
                 &mut self.dir,
                 tempfile::tempdir().unwrap(),
             ));
+            if self.pg_database.take().is_some() {
+                eprintln!("keeping {}", self.database_url);
+            }
         }
+        if let Some(name) = self.pg_database.take() {
+            let _ = psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+/// `SMILEYD_TEST_DATABASE=postgres` (server `postgres://postgres@127.0.0.1:5432`)
+/// or `=postgres://USER@HOST:PORT` runs each daemon on a new PostgreSQL
+/// database, dropped when the `Daemon` is; unset, a SQLite file in `dir`.
+fn test_database(dir: &Path) -> (String, Option<String>) {
+    if pg_server().is_none() {
+        return (format!("sqlite://{}", dir.join("t.db").display()), None);
+    }
+    let name = format!("smileyd_t_{}", uuid::Uuid::now_v7().simple());
+    if let Err(e) = psql(&format!("CREATE DATABASE {name}")) {
+        panic!("SMILEYD_TEST_DATABASE: cannot create a database: {e}");
+    }
+    (format!("{}/{name}", pg_server().unwrap()), Some(name))
+}
+
+fn pg_server() -> Option<String> {
+    match std::env::var("SMILEYD_TEST_DATABASE").ok()?.as_str() {
+        "" | "sqlite" => None,
+        "postgres" => Some("postgres://postgres@127.0.0.1:5432".into()),
+        url => Some(url.trim_end_matches('/').to_string()),
+    }
+}
+
+/// One statement on the server's `postgres` database, with the psql CLI.
+fn psql(sql: &str) -> Result<(), String> {
+    let out = Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
+        .arg(format!("{}/postgres", pg_server().unwrap_or_default()))
+        .args(["-c", sql])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("psql: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
     }
 }
