@@ -125,6 +125,16 @@ struct FileConfig {
     api: ApiFile,
     #[serde(default)]
     sources: SourcesFile,
+    #[serde(default)]
+    database: DatabaseFile,
+}
+
+/// [database]: the connection pool.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct DatabaseFile {
+    pool_size: Option<u32>,
+    statement_timeout_ms: Option<u64>,
 }
 
 /// Ordered lists of where agent, queue, language and the original call id
@@ -267,6 +277,8 @@ pub struct Config {
     pub metrics: crate::api::MetricsAccess,
     /// How comments are recorded ([recordings]).
     pub recording: crate::media::RecordSettings,
+    /// Pool size and statement timeout ([database]).
+    pub database: crate::store::ConnectOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -522,8 +534,30 @@ impl Config {
                 })?,
             },
             recording: record_settings(&file.recordings)?,
+            database: database_options(&file.database)?,
         })
     }
+}
+
+/// [database]: bounds keep a typo from starving the daemon or the server.
+fn database_options(f: &DatabaseFile) -> Result<crate::store::ConnectOptions, ConfigError> {
+    if let Some(n) = f.pool_size {
+        if !(1..=1000).contains(&n) {
+            return Err(key_err("database.pool_size", "must be between 1 and 1000"));
+        }
+    }
+    if let Some(ms) = f.statement_timeout_ms {
+        if !(100..=3_600_000).contains(&ms) {
+            return Err(key_err(
+                "database.statement_timeout_ms",
+                "must be between 100 and 3600000",
+            ));
+        }
+    }
+    Ok(crate::store::ConnectOptions {
+        pool_size: f.pool_size,
+        statement_timeout: f.statement_timeout_ms.map(Duration::from_millis),
+    })
 }
 
 /// [recordings]: when a comment ends, with limits that keep a typo from
@@ -739,5 +773,27 @@ mod tests {
         })
         .unwrap();
         assert_eq!(c.sip_listen, "0.0.0.0:5060".parse().unwrap());
+    }
+
+    #[test]
+    fn database_pool_and_timeout() {
+        let c = load_str("").unwrap();
+        assert_eq!(c.database, crate::store::ConnectOptions::default());
+        let c = load_str("[database]\npool_size = 20\nstatement_timeout_ms = 3000\n").unwrap();
+        assert_eq!(c.database.pool_size, Some(20));
+        assert_eq!(
+            c.database.statement_timeout,
+            Some(Duration::from_millis(3000))
+        );
+        for bad in [
+            "pool_size = 0",
+            "statement_timeout_ms = 5",
+            "pool_size = 5000",
+        ] {
+            let e = load_str(&format!("[database]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("database."), "{bad}: {e}");
+        }
     }
 }

@@ -26,6 +26,10 @@ pub enum Entry {
     Comment(NewComment),
 }
 
+/// How long the replayer waits for the database with one entry before it
+/// tries again later.
+const REPLAY_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Entries written to the journal since start-up, for /metrics.
 pub static JOURNALED: AtomicU64 = AtomicU64::new(0);
 /// Entries moved from the journal into the database.
@@ -38,8 +42,12 @@ pub struct Journal {
 
 struct Inner {
     path: PathBuf,
-    /// Serialises appends and replays: one writer at a time.
+    /// Serialises changes to the file: appends, and the replayer's rewrite.
+    /// Never held while the database is awaited, so a database that hangs
+    /// cannot hold up a caller's append.
     lock: Mutex<()>,
+    /// One replay at a time.
+    replaying: Mutex<()>,
     /// Something is waiting in the journal: new entries go behind it, so the
     /// database receives them in order.
     pending: AtomicBool,
@@ -54,10 +62,14 @@ impl Journal {
         let pending = std::fs::metadata(path)
             .map(|m| m.len() > 0)
             .unwrap_or(false);
+        if pending {
+            end_torn_line(path)?;
+        }
         Ok(Journal {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 lock: Mutex::new(()),
+                replaying: Mutex::new(()),
                 pending: AtomicBool::new(pending),
             }),
         })
@@ -93,38 +105,64 @@ impl Journal {
     /// Writes everything in the journal to the database, in order. Stops at
     /// the first failure (the database is still away) and keeps the rest;
     /// empties the journal when all went in. Returns how many were written.
+    ///
+    /// Appends go on meanwhile: the file is only locked to take a snapshot
+    /// and, at the end, to drop what was written (entries appended during
+    /// the replay stay, behind the older ones, for the next round).
     pub async fn replay(&self, store: &Store) -> Result<usize, String> {
-        let _guard = self.inner.lock.lock().await;
-        let path = self.inner.path.clone();
-        let entries = tokio::task::spawn_blocking(move || read_entries(&path))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let _replaying = self.inner.replaying.lock().await;
+        let entries = {
+            let _guard = self.inner.lock.lock().await;
+            let path = self.inner.path.clone();
+            tokio::task::spawn_blocking(move || read_entries(&path))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?
+        };
         let mut done = 0;
+        let mut failure = None;
         for entry in &entries {
-            let result = match entry {
-                Entry::Measurement(m) => store.insert_measurement(m).await,
-                Entry::Call(c) => store.record_call(c).await,
-                Entry::Comment(c) => store.insert_comment(c).await,
+            let write = async {
+                match entry {
+                    Entry::Measurement(m) => store.insert_measurement(m).await,
+                    Entry::Call(c) => store.record_call(c).await,
+                    Entry::Comment(c) => store.insert_comment(c).await,
+                }
             };
-            if let Err(e) = result {
-                // Keep only what is left, so a later replay starts there.
-                let rest: Vec<Entry> = entries[done..].to_vec();
-                let path = self.inner.path.clone();
-                let _ = tokio::task::spawn_blocking(move || rewrite(&path, &rest)).await;
-                REPLAYED.fetch_add(done as u64, Ordering::Relaxed);
-                return Err(e.to_string());
+            match tokio::time::timeout(REPLAY_WRITE_TIMEOUT, write).await {
+                Ok(Ok(())) => done += 1,
+                Ok(Err(e)) => {
+                    failure = Some(e.to_string());
+                    break;
+                }
+                Err(_) => {
+                    failure = Some("the database did not answer in time".into());
+                    break;
+                }
             }
-            done += 1;
         }
-        let path = self.inner.path.clone();
-        tokio::task::spawn_blocking(move || rewrite(&path, &[]))
+        if done > 0 || failure.is_none() {
+            // Drop the entries written, keep everything after them.
+            let _guard = self.inner.lock.lock().await;
+            let path = self.inner.path.clone();
+            let left = tokio::task::spawn_blocking(move || -> std::io::Result<usize> {
+                let now = read_entries(&path)?;
+                let rest = now.get(done..).unwrap_or_default();
+                rewrite(&path, rest)?;
+                Ok(rest.len())
+            })
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        self.inner.pending.store(false, Ordering::SeqCst);
-        REPLAYED.fetch_add(done as u64, Ordering::Relaxed);
-        Ok(done)
+            REPLAYED.fetch_add(done as u64, Ordering::Relaxed);
+            if left == 0 {
+                self.inner.pending.store(false, Ordering::SeqCst);
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(done),
+        }
     }
 
     /// Replays every `every` while anything is pending.
@@ -135,7 +173,11 @@ impl Journal {
                 if journal.is_pending() {
                     match journal.replay(&store).await {
                         Ok(n) if n > 0 => {
-                            tracing::info!(entries = n, "journal written to the database")
+                            tracing::info!(entries = n, "journal written to the database");
+                            // More may have come in meanwhile: go on at once.
+                            if journal.is_pending() {
+                                continue;
+                            }
                         }
                         Ok(_) => {}
                         Err(e) => {
@@ -147,6 +189,21 @@ impl Journal {
             }
         })
     }
+}
+
+/// Ends a torn last line (a crash mid-append) with a newline, so the next
+/// append starts a line of its own instead of being glued to the torn one.
+fn end_torn_line(path: &Path) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = OpenOptions::new().read(true).append(true).open(path)?;
+    f.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    f.read_exact(&mut last)?;
+    if last[0] != b'\n' {
+        f.write_all(b"\n")?;
+        f.sync_data()?;
+    }
+    Ok(())
 }
 
 /// Reads entries; a torn last line (a crash mid-append) is skipped.
@@ -253,6 +310,74 @@ mod tests {
         assert_eq!(c.happy + c.sad, 5);
         // A second replay finds nothing to do.
         assert_eq!(journal.replay(&store).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn appends_are_not_held_up_by_a_replay_waiting_for_the_database() {
+        use sqlx::{Connection, Executor};
+        let dir = tempfile::tempdir().unwrap();
+        let jpath = dir.path().join("smileyd.journal");
+        let journal = Journal::open(&jpath).unwrap();
+        let first = rating(1);
+        journal
+            .append(&Entry::Measurement(first.clone()))
+            .await
+            .unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        // Another writer holds the database: the replay waits for it.
+        let mut blocker = sqlx::AnyConnection::connect(&url).await.unwrap();
+        blocker.execute("BEGIN IMMEDIATE").await.unwrap();
+        let replay = tokio::spawn({
+            let (journal, store) = (journal.clone(), store.clone());
+            async move { journal.replay(&store).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!replay.is_finished(), "the replay should be waiting");
+        let second = rating(2);
+        let started = std::time::Instant::now();
+        journal
+            .append(&Entry::Measurement(second.clone()))
+            .await
+            .unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "append waited {:?} for the replay",
+            started.elapsed()
+        );
+        blocker.execute("ROLLBACK").await.unwrap();
+        // The replay writes its snapshot and keeps what came in meanwhile.
+        assert_eq!(replay.await.unwrap().unwrap(), 1);
+        assert!(journal.is_pending());
+        let left = read_entries(&jpath).unwrap();
+        assert!(matches!(&left[..], [Entry::Measurement(m)] if m.id == second.id));
+        assert_eq!(journal.replay(&store).await.unwrap(), 1);
+        assert!(!journal.is_pending());
+        assert!(store
+            .get_measurement(&first.id.to_string())
+            .await
+            .unwrap()
+            .is_some());
+        assert!(store
+            .get_measurement(&second.id.to_string())
+            .await
+            .unwrap()
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn an_append_after_a_torn_line_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let jpath = dir.path().join("smileyd.journal");
+        std::fs::write(&jpath, b"{\"type\":\"measurem").unwrap();
+        let journal = Journal::open(&jpath).unwrap();
+        let m = rating(3);
+        journal
+            .append(&Entry::Measurement(m.clone()))
+            .await
+            .unwrap();
+        let entries = read_entries(&jpath).unwrap();
+        assert!(matches!(&entries[..], [Entry::Measurement(e)] if e.id == m.id));
     }
 
     #[tokio::test]

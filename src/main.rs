@@ -72,7 +72,7 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     }
     let journal = Journal::open(&config.journal_path)
         .map_err(|e| anyhow::anyhow!("journal_path {}: {e}", config.journal_path.display()))?;
-    let store = Store::connect(&config.database_url)
+    let store = Store::connect_with(&config.database_url, &config.database)
         .await
         .map_err(|e| anyhow::anyhow!("database {}: {e}", redact(&config.database_url)))?;
     // Before any call: leftovers of a crash are recovered, never served.
@@ -186,7 +186,7 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
 /// exits; the secret of a new token is printed once and never stored.
 fn token_command(config: &Config, cmd: TokenCommand) -> i32 {
     let run = async {
-        let store = Store::connect(&config.database_url)
+        let store = Store::connect_with(&config.database_url, &config.database)
             .await
             .map_err(|e| anyhow::anyhow!("database {}: {e}", redact(&config.database_url)))?;
         match cmd {

@@ -1,12 +1,19 @@
 //! GET /healthz: for load balancers and supervisors. Says "ok" only when the
 //! store answers and the daemon is not shutting down.
 
+use std::time::Duration;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 
 use super::state::ApiState;
+
+/// How long the health check waits for the store: a probe should learn
+/// quickly that the database is away (an unreachable server otherwise costs
+/// the pool's whole acquire timeout).
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Liveness and readiness; open to everyone.
 #[utoipa::path(
@@ -26,6 +33,8 @@ pub async fn healthz(State(state): State<ApiState>) -> (StatusCode, Json<Value>)
             Json(json!({ "status": "draining" })),
         );
     }
+    let budget = state.store_timeout.min(PING_TIMEOUT);
+    let state = state.with_store_timeout(budget);
     match state.store_call(state.store.ping()).await {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok" }))),
         Err(e) => (

@@ -16,11 +16,33 @@ pub enum Backend {
     Postgres,
 }
 
-/// How long a writer waits for SQLite's lock before giving up.
-const SQLITE_BUSY_TIMEOUT_MS: u64 = 5_000;
+/// How long a statement may run (PostgreSQL) or a writer waits for the
+/// lock (SQLite) unless `[database] statement_timeout_ms` says otherwise.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long a caller waits for a pooled connection.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How the pool is set up (`[database]` in the configuration).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// Connections per daemon; `None`: 4 for SQLite, 8 for PostgreSQL. An
+    /// in-memory SQLite database always has exactly one.
+    pub pool_size: Option<u32>,
+    /// PostgreSQL: `statement_timeout` of every pooled connection (schema
+    /// migrations at start-up are exempt). SQLite: how long a writer waits
+    /// for the database lock. `None`: [`DEFAULT_STATEMENT_TIMEOUT`].
+    pub statement_timeout: Option<Duration>,
+}
+
+impl ConnectOptions {
+    fn timeout_ms(&self) -> u64 {
+        self.statement_timeout
+            .unwrap_or(DEFAULT_STATEMENT_TIMEOUT)
+            .as_millis()
+            .max(1) as u64
+    }
+}
 
 impl Backend {
     pub fn of(url: &str) -> Result<Backend, StoreError> {
@@ -70,8 +92,8 @@ pub(crate) fn sqlite_url(url: &str) -> String {
 /// Per-connection SQLite settings: wait for locks instead of failing at once,
 /// and fsync the WAL on every commit so a committed rating survives a power
 /// cut (`synchronous=NORMAL` would not promise that in WAL mode).
-async fn sqlite_session(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-    conn.execute(format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}").as_str())
+async fn sqlite_session(conn: &mut AnyConnection, busy_ms: u64) -> Result<(), sqlx::Error> {
+    conn.execute(format!("PRAGMA busy_timeout = {busy_ms}").as_str())
         .await?;
     conn.execute("PRAGMA synchronous = FULL").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
@@ -81,9 +103,9 @@ async fn sqlite_session(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
 /// Switches the database file to WAL (persistent, so once is enough), which
 /// lets the API read while the call path writes. Done on a lone connection
 /// before the pool opens, because the switch needs the file to itself.
-async fn sqlite_enable_wal(url: &str) -> Result<(), StoreError> {
+async fn sqlite_enable_wal(url: &str, busy_ms: u64) -> Result<(), StoreError> {
     let mut conn = AnyConnection::connect(url).await?;
-    sqlite_session(&mut conn).await?;
+    sqlite_session(&mut conn, busy_ms).await?;
     let mode: String = sqlx::query("PRAGMA journal_mode = WAL")
         .fetch_one(&mut conn)
         .await?
@@ -95,24 +117,36 @@ async fn sqlite_enable_wal(url: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Per-connection PostgreSQL settings: no statement may hold a connection
+/// (and its locks) longer than the API or a call would wait for it.
+async fn postgres_session(conn: &mut AnyConnection, timeout_ms: u64) -> Result<(), sqlx::Error> {
+    conn.execute(format!("SET statement_timeout = {timeout_ms}").as_str())
+        .await?;
+    Ok(())
+}
+
 /// Opens a pool for `url` and brings the schema up to date.
-pub(crate) async fn open(url: &str) -> Result<(AnyPool, Backend), StoreError> {
+pub(crate) async fn open(
+    url: &str,
+    opts: &ConnectOptions,
+) -> Result<(AnyPool, Backend), StoreError> {
     sqlx::any::install_default_drivers();
     let backend = Backend::of(url)?;
+    let timeout_ms = opts.timeout_ms();
     let pool = match backend {
         Backend::Sqlite => {
             let url = sqlite_url(url);
             let memory = is_memory(&url);
             if !memory {
-                sqlite_enable_wal(&url).await?;
+                sqlite_enable_wal(&url, timeout_ms).await?;
             }
             // An in-memory database lives only as long as its one connection.
             let (max, idle) = if memory {
                 (1, None)
             } else {
-                (4, Some(Duration::from_secs(600)))
+                (opts.pool_size.unwrap_or(4), Some(Duration::from_secs(600)))
             };
-            AnyPoolOptions::new()
+            let pool = AnyPoolOptions::new()
                 .max_connections(max)
                 .min_connections(if memory { 1 } else { 0 })
                 .idle_timeout(idle)
@@ -122,19 +156,28 @@ pub(crate) async fn open(url: &str) -> Result<(AnyPool, Backend), StoreError> {
                     Some(Duration::from_secs(1800))
                 })
                 .acquire_timeout(ACQUIRE_TIMEOUT)
-                .after_connect(|conn, _meta| Box::pin(sqlite_session(conn)))
+                .after_connect(move |conn, _meta| Box::pin(sqlite_session(conn, timeout_ms)))
                 .connect(&url)
-                .await?
+                .await?;
+            sqlx::migrate!("./migrations").run(&pool).await?;
+            pool
         }
         Backend::Postgres => {
+            // Migrations first, on a connection of their own without the
+            // statement timeout (a migration over many rows may take longer).
+            // sqlx holds an advisory lock meanwhile, so daemons starting
+            // together apply each migration once.
+            let mut conn = AnyConnection::connect(url).await?;
+            sqlx::migrate!("./migrations").run(&mut conn).await?;
+            conn.close().await?;
             AnyPoolOptions::new()
-                .max_connections(8)
+                .max_connections(opts.pool_size.unwrap_or(8))
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                .after_connect(move |conn, _meta| Box::pin(postgres_session(conn, timeout_ms)))
                 .connect(url)
                 .await?
         }
     };
-    sqlx::migrate!("./migrations").run(&pool).await?;
     Ok((pool, backend))
 }
 
@@ -169,6 +212,80 @@ mod tests {
         );
         assert_eq!(sqlite_url("sqlite://a.db?mode=ro"), "sqlite://a.db?mode=ro");
         assert_eq!(sqlite_url("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[tokio::test]
+    async fn sqlite_pool_size_and_busy_timeout_follow_the_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("o.db").display());
+        let opts = ConnectOptions {
+            pool_size: Some(2),
+            statement_timeout: Some(Duration::from_millis(1234)),
+        };
+        let (pool, _) = open(&url, &opts).await.unwrap();
+        let busy: i64 = sqlx::query("PRAGMA busy_timeout")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(busy, 1234);
+        assert_eq!(pool.options().get_max_connections(), 2);
+        pool.close().await;
+    }
+
+    /// On PostgreSQL (when one answers on 127.0.0.1:5432 or `SMILEYD_TEST_PG`):
+    /// a statement over the timeout is cancelled, and the migrations still ran.
+    #[tokio::test]
+    async fn postgres_statement_timeout_is_set_per_connection() {
+        sqlx::any::install_default_drivers();
+        let base = std::env::var("SMILEYD_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let admin = tokio::time::timeout(
+            Duration::from_secs(3),
+            AnyConnection::connect(&format!("{base}/postgres")),
+        )
+        .await;
+        let Ok(Ok(mut admin)) = admin else {
+            eprintln!("note: PostgreSQL not reachable at {base}; skipped");
+            return;
+        };
+        let db = format!("smileyd_test_{}", uuid::Uuid::now_v7().simple());
+        admin
+            .execute(format!("CREATE DATABASE {db}").as_str())
+            .await
+            .unwrap();
+        let opts = ConnectOptions {
+            pool_size: Some(3),
+            statement_timeout: Some(Duration::from_millis(200)),
+        };
+        let result = async {
+            let (pool, backend) = open(&format!("{base}/{db}"), &opts).await?;
+            assert_eq!(backend, Backend::Postgres);
+            assert_eq!(pool.options().get_max_connections(), 3);
+            let shown: String = sqlx::query("SHOW statement_timeout")
+                .fetch_one(&pool)
+                .await?
+                .try_get(0)?;
+            let slow = sqlx::query("SELECT pg_sleep(1)").execute(&pool).await;
+            let tables: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'measurements'",
+            )
+            .fetch_one(&pool)
+            .await?
+            .try_get(0)?;
+            pool.close().await;
+            Ok::<_, StoreError>((shown, slow.is_err(), tables))
+        }
+        .await;
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str())
+            .await
+            .unwrap();
+        let (shown, cancelled, tables) = result.unwrap();
+        assert_eq!(shown, "200ms");
+        assert!(cancelled, "pg_sleep(1) should be cancelled after 200 ms");
+        assert_eq!(tables, 1);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use tokio::sync::watch;
 pub use batch::Grouped;
 pub use call::CallRecord;
 pub use comment::{Comment, NewComment};
-pub use connect::Backend;
+pub use connect::{Backend, ConnectOptions};
 pub use counts::{Counts, Responses};
 pub use cursor::{Cursor, InvalidCursor};
 pub use error::StoreError;
@@ -61,7 +61,13 @@ impl Store {
     /// Opens `url` (`sqlite://path` or `postgres://…`), creating a missing
     /// SQLite file, and applies pending migrations.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        let (pool, backend) = connect::open(url).await?;
+        Store::connect_with(url, &ConnectOptions::default()).await
+    }
+
+    /// [`Store::connect`] with the pool size and statement timeout of the
+    /// `[database]` configuration.
+    pub async fn connect_with(url: &str, opts: &ConnectOptions) -> Result<Store, StoreError> {
+        let (pool, backend) = connect::open(url, opts).await?;
         Ok(Store {
             pool,
             backend,
