@@ -104,6 +104,14 @@ pub fn response(
     if let Some(cseq) = req.header("CSeq") {
         headers.push(other("CSeq", cseq));
     }
+    // RFC 3261 §12.1.1: a response that makes a dialog carries the
+    // request's Record-Route, in order, so the caller routes its ACK and
+    // later requests through the same proxies (and we ours, see dialog).
+    if (101..300).contains(&code) {
+        for rr in req.header_values("Record-Route") {
+            headers.push(other("Record-Route", rr));
+        }
+    }
     // RFC 3261 §8.2.6.1: a 100 echoes a Timestamp.
     if code == 100 {
         if let Some(ts) = req.header("Timestamp") {
@@ -245,6 +253,37 @@ mod tests {
         assert_eq!(resp.cseq(), Some((7, "OPTIONS")));
         assert_eq!(resp.call_id(), Some("c1"));
         assert_eq!(response_flow(&req, flow), flow);
+    }
+
+    #[test]
+    fn dialog_responses_copy_record_route_in_order() {
+        let raw = String::from_utf8_lossy(REQ).replace(
+            "Call-ID: c1\r\n",
+            "Record-Route: <sip:10.0.0.1;lr;ftag=1>, <sip:10.0.0.2;lr>\r\nCall-ID: c1\r\nRecord-Route: <sip:10.0.0.3;lr>\r\n",
+        );
+        let req = parse(raw.as_bytes(), true).unwrap();
+        let flow = Flow::Udp("192.0.2.9:4000".parse().unwrap());
+        let ok = parse(
+            &response(&req, flow, 200, "OK", Some("tt"), &[], None),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.header_values("Record-Route"),
+            [
+                "<sip:10.0.0.1;lr;ftag=1>",
+                "<sip:10.0.0.2;lr>",
+                "<sip:10.0.0.3;lr>"
+            ]
+        );
+        for code in [100, 486] {
+            let r = parse(
+                &response(&req, flow, code, "x", Some("tt"), &[], None),
+                true,
+            )
+            .unwrap();
+            assert!(r.header_values("Record-Route").is_empty(), "{code}");
+        }
     }
 
     #[test]
