@@ -23,10 +23,10 @@ use super::recorder::{RecordRequest, Recording};
 use super::rtp;
 #[cfg(test)]
 use super::rtp::RtpSender;
-#[cfg(test)]
-use tokio::net::UdpSocket;
 use super::stats::{MediaStats, DTMF_DIGITS, MEDIA_TIMEOUTS};
 use crate::model::{CommentStatus, Digit, DtmfSource};
+#[cfg(test)]
+use tokio::net::UdpSocket;
 
 /// RFC 3551 §4.5: G.711 default packetisation, 20 ms.
 pub const PTIME: Duration = Duration::from_millis(20);
