@@ -13,7 +13,8 @@
 #                                 once built
 #   options: --out DIR  --steps "100 500"  --rates "100 200"
 #            --generators "sipp smiley-load"  --rate-generator smiley-load
-#            --hold-ms N  --ramp-secs N  --no-build  --nice N
+#            --hold-ms N  --ramp-secs N  --no-build  --nice N  --rt N
+#            --rtp-fifo N (SMILEYD_RTP_SCHED_FIFO for the RTP pacing threads)
 #
 # All traffic stays on 127.0.0.1.
 
@@ -23,7 +24,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="$ROOT/bench"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export CARGO_TARGET_DIR="$TARGET_DIR"
-SMILEYD="$TARGET_DIR/release/smileyd"
+SMILEYD="${SMILEYD:-$TARGET_DIR/release/smileyd}"  # SMILEYD=path: another build (e.g. an older commit)
 LOADGEN="$TARGET_DIR/release/smiley-load"
 PCAP_DIR=/usr/share/sip-tester
 
@@ -42,6 +43,12 @@ RATE_HOLD_MS=1500
 # The machine is shared: smileyd and the generators run at nice -10 so that
 # other people's compilers do not decide the audio timing (--nice 0: off).
 NICE="-10"
+# --rt N: smileyd runs under SCHED_FIFO priority N instead (chrt), as a
+# media server may be deployed; the generators stay at NICE.
+RT=""
+# --rtp-fifo N: only smileyd's RTP pacing threads under SCHED_FIFO N
+# (SMILEYD_RTP_SCHED_FIFO).
+RTP_FIFO=""
 
 while (($#)); do
   case "$1" in
@@ -56,6 +63,8 @@ while (($#)); do
     --hold-ms) HOLD_MS="$2"; shift ;;
     --ramp-secs) RAMP_SECS="$2"; shift ;;
     --nice) NICE="$2"; [[ "$NICE" == 0 ]] && NICE=""; shift ;;
+    --rt) RT="$2"; shift ;;
+    --rtp-fifo) RTP_FIFO="$2"; shift ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -159,7 +168,10 @@ allowed_networks = ["127.0.0.0/8"]
 TOML
   (
     cd "$dir"
-    exec ${NICE:+nice -n "$NICE"} env RUST_LOG="${RUST_LOG:-smileyd=warn}" "$SMILEYD" \
+    local prio=(${NICE:+nice -n "$NICE"})
+    [[ -n "$RT" ]] && prio=(chrt -f "$RT")
+    exec "${prio[@]}" env RUST_LOG="${RUST_LOG:-smileyd=warn}" \
+      ${RTP_FIFO:+SMILEYD_RTP_SCHED_FIFO="$RTP_FIFO"} "$SMILEYD" \
       --config "$dir/smileyd.toml" \
       --sip-listen "127.0.0.1:$SIP_PORT" \
       --http-listen "127.0.0.1:$HTTP_PORT" \
@@ -325,7 +337,7 @@ main() {
     echo "sipp: $({ sipp -v 2>&1 || true; } | grep -m1 -o 'SIPp v[^ ]*' || echo '?')"
     echo "steps: $STEPS (key after ${HOLD_MS} ms, ramp ${RAMP_SECS} s); rates: ${RATES:-none} (${RATE_SECS} s each, key after ${RATE_HOLD_MS} ms)"
     echo "command: bench/load.sh ${ORIG_ARGS[*]}"
-    echo "priority: ${NICE:+nice $NICE for smileyd and the generators}${NICE:-default}"
+    echo "priority: ${NICE:+nice $NICE for smileyd and the generators}${NICE:-default}${RT:+; smileyd under SCHED_FIFO $RT}${RTP_FIFO:+; RTP pacing threads under SCHED_FIFO $RTP_FIFO}"
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   } | tee "$OUT/machine.txt" >&2
   local failed=0 gen n rate

@@ -224,12 +224,40 @@ fn pacers() -> &'static [Arc<Pacer>] {
                 let p2 = Arc::clone(&p);
                 std::thread::Builder::new()
                     .name(format!("rtp-pacer-{i}"))
-                    .spawn(move || run(&p2, epoch + offset))
+                    .spawn(move || {
+                        realtime_priority();
+                        run(&p2, epoch + offset)
+                    })
                     .expect("spawn RTP pacing thread");
                 p
             })
             .collect()
     })
+}
+
+/// `SMILEYD_RTP_SCHED_FIFO=N` (1-99) puts the pacing threads, and only
+/// them, under SCHED_FIFO priority N, so that other processes on a busy host
+/// cannot delay the audio; they sleep between ticks, so they cannot starve
+/// the host. Needs CAP_SYS_NICE (or root); without it a warning is logged
+/// and they keep the normal priority.
+fn realtime_priority() {
+    let Some(prio) = std::env::var("SMILEYD_RTP_SCHED_FIFO")
+        .ok()
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .filter(|p| (1..=99).contains(p))
+    else {
+        return;
+    };
+    let param = libc::sched_param {
+        sched_priority: prio,
+    };
+    // SAFETY: plain syscall on the calling thread with a valid parameter.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+        tracing::warn!(
+            error = %std::io::Error::last_os_error(),
+            "SMILEYD_RTP_SCHED_FIFO: cannot use SCHED_FIFO for RTP pacing"
+        );
+    }
 }
 
 fn run(p: &Pacer, epoch: Instant) {
