@@ -37,7 +37,9 @@ pub struct Recovered {
 
 /// Creates `dir` if missing, recovers or removes every leftover `.part`
 /// (and half-done recovery) file in it, and returns what was recovered.
-/// Blocking; run before calls are taken.
+/// Blocking; run before calls are taken. A file another process holds
+/// locked is a recording (or recovery) in progress by another daemon that
+/// shares the directory: it is left alone.
 pub fn recover_partial(dir: &Path) -> io::Result<Vec<Recovered>> {
     fs::create_dir_all(dir)?;
     let mut found = Vec::new();
@@ -46,6 +48,13 @@ pub fn recover_partial(dir: &Path) -> io::Result<Vec<Recovered>> {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let path = entry.path();
+        if !name.ends_with(RECOVERING) && !name.ends_with(PART) {
+            continue;
+        }
+        if in_use(&path) {
+            tracing::info!(file = %path.display(), "left alone: another process is writing it");
+            continue;
+        }
         if name.ends_with(RECOVERING) {
             remove(&path);
             continue;
@@ -66,6 +75,14 @@ pub fn recover_partial(dir: &Path) -> io::Result<Vec<Recovered>> {
         remove(&path);
     }
     Ok(found)
+}
+
+/// Whether another open file holds the lock on `path` (see the writer).
+fn in_use(path: &Path) -> bool {
+    match fs::File::open(path) {
+        Ok(f) => matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
 }
 
 fn remove(path: &Path) {
@@ -110,6 +127,7 @@ fn recover_one(dir: &Path, part: &Path, final_name: &str) -> io::Result<Option<R
     let tmp = dir.join(format!("{final_name}{RECOVERING}"));
     let size = (|| -> io::Result<u64> {
         let file = fs::File::create(&tmp)?;
+        let _ = file.try_lock();
         let mut out = io::BufWriter::new(file);
         let mut wav = hound::WavWriter::new(&mut out, SPEC).map_err(io::Error::other)?;
         for s in &samples {
@@ -119,8 +137,8 @@ fn recover_one(dir: &Path, part: &Path, final_name: &str) -> io::Result<Option<R
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         let size = file.metadata()?.len();
-        drop(file);
         fs::rename(&tmp, &target)?;
+        drop(file);
         sync_dir(&target);
         Ok(size)
     })();

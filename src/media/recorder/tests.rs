@@ -357,6 +357,35 @@ fn recovers_a_crashed_recording_and_removes_temporaries() {
 }
 
 #[test]
+fn recovery_leaves_a_recording_locked_by_another_daemon_alone() {
+    // Two daemons share the directory: one starts while the other records.
+    let dir = tempfile::tempdir().unwrap();
+    let id = uuid::Uuid::now_v7();
+    let part = dir.path().join(format!("{id}.wav.part"));
+    let mut buf = Cursor::new(Vec::new());
+    {
+        let mut w = hound::WavWriter::new(&mut buf, SPEC).unwrap();
+        for s in speech(800, -20.0, 5) {
+            w.write_sample(s).unwrap();
+        }
+        std::mem::forget(w);
+    }
+    std::fs::write(&part, buf.into_inner()).unwrap();
+    let writing = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&part)
+        .unwrap();
+    writing.lock().unwrap();
+    assert!(recover_partial(dir.path()).unwrap().is_empty());
+    assert!(part.exists(), "a recording in progress was taken away");
+    // Its writer died without renaming it: the next start-up recovers it.
+    drop(writing);
+    let found = recover_partial(dir.path()).unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(!part.exists());
+}
+
+#[test]
 fn a_stalled_disk_is_noticed_at_64_kib() {
     let (w, rx) = WriterHandle::detached();
     // 204 frames of 20 ms (63.75 KiB) wait for a disk that does not write.

@@ -214,13 +214,18 @@ fn write_file(
         Ok(f) => f,
         Err(e) => return failed(format!("cannot create {}: {e}", tmp.display())),
     };
+    // Held until the file has its final name: another daemon sharing the
+    // directory leaves a locked `.part` alone at its start-up (recovery).
+    if let Err(e) = file.try_lock() {
+        tracing::debug!(file = %tmp.display(), error = %e, "cannot lock the recording");
+    }
     let mut out = BufWriter::with_capacity(FILE_BUFFER, file);
     let enc = encode(&mut out, &rx, queued);
     // From here on the media task sees a closed channel if it still sends.
     drop(rx);
     if !enc.keep {
-        drop(out);
         let _ = std::fs::remove_file(tmp);
+        drop(out);
         return match enc.error {
             Some(e) => failed(format!("writing {}: {e}", tmp.display())),
             None => RecordingResult {
@@ -255,8 +260,10 @@ fn persist(out: BufWriter<File>, tmp: &Path, path: &Path) -> std::io::Result<u64
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     let size = file.metadata()?.len();
-    drop(file);
+    // Renamed while still open (and locked), so no other daemon's recovery
+    // ever sees an unlocked `.part` of a recording in progress.
     std::fs::rename(tmp, path)?;
+    drop(file);
     sync_dir(path);
     Ok(size)
 }
