@@ -9,6 +9,7 @@
 #     same ETags (satisfaction, agents, responses, timeseries, measurements)
 #   - a comment recorded by one daemon is served as a playable WAV by the
 #     other (the daemons share one recordings directory)
+#   - with one daemon stopped, every call goes to the other
 #
 # usage: .ci/kamailio.sh [SMILEYD_BINARY]
 #   Without an argument, builds target/debug/smileyd first.
@@ -18,7 +19,7 @@
 # Installs kamailio, sip-tester and postgresql from Debian when missing and
 # starts PostgreSQL (.ci/postgres.sh); uses a fresh database, dropped at
 # the end. Everything listens on 127.0.0.1. Prints PASS/FAIL lines; exits 1
-# on any failure. About 40 s.
+# on any failure. About a minute.
 
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -406,6 +407,28 @@ for attempt in 1 2; do
 done
 if [[ -z "$comment_ok" && "$FAIL" == 0 ]]; then
   fail "no comment call reached daemon a"
+fi
+
+# --- one daemon goes away: Kamailio sends every call to the other --------
+FAILOVER=4
+log "stopping daemon b (SIGTERM); $FAILOVER more calls"
+kill -TERM "${PIDS[1]}" 2>/dev/null || true
+for _ in $(seq 100); do
+  alive "${PIDS[1]}" || break
+  sleep 0.1
+done
+s3="$WORK/uac_failover.xml"
+sed -e 's#X-Agent-Id: kam-agent#X-Agent-Id: kam-failover#' "$s1" >"$s3"
+rc3=0
+run_sipp failover "$s3" "$FAILOVER" "$(free_port media 31700)" || rc3=$?
+read -r ok3 failed3 <<<"$(calls_ok failover)"
+took_fa=$(grep -c 'call finished.*agent="kam-failover"' "$WORK/smileyd-a.log" || true)
+stored="$(curl -fsS "http://127.0.0.1:${HTTP[a]}/api/v1/satisfaction?agent=kam-failover" |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])' 2>/dev/null || echo '?')"
+if [[ "$rc3" == 0 && "$ok3" == "$FAILOVER" && "$took_fa" == "$FAILOVER" && "$stored" == "$FAILOVER" ]]; then
+  pass "daemon b stopped: all $FAILOVER calls went to daemon a and were stored"
+else
+  fail "after stopping daemon b: $ok3/$FAILOVER calls ok ($failed3 failed, exit $rc3), a took $took_fa, $stored stored"
 fi
 
 if ((FAIL)); then
