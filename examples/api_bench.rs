@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use smileyd::api::{router, ApiState};
 use smileyd::model::{DtmfSource, Rating};
-use smileyd::store::{Filter, NewMeasurement, Store};
+use smileyd::store::{smiley_score, Filter, NewMeasurement, Store};
+use smileyd::survey::ScaleKind;
 use uuid::Uuid;
 
 /// 2024-01-01T00:00:00Z; the data covers the following 365 days.
@@ -31,8 +32,9 @@ fn fake(i: u64, rows: u64) -> NewMeasurement {
         id: Uuid::now_v7(),
         created_at: Utc.timestamp_millis_opt(ms).single().unwrap_or_default(),
         survey: "smiley".into(),
-        rating: if happy { Rating::Happy } else { Rating::Sad },
-        digit: if happy { '1' } else { '2' },
+        kind: ScaleKind::Smiley,
+        score: smiley_score(if happy { Rating::Happy } else { Rating::Sad }),
+        digits: if happy { "1" } else { "2" }.into(),
         dtmf_source: DtmfSource::Rfc4733,
         agent: Some(format!("agent{agent:02}")),
         queue: Some(format!("queue{}", agent % 4)),

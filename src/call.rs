@@ -2,8 +2,9 @@
 //! machine, turns SIP and RTP events into survey inputs, commits the rating
 //! and ends the call.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -16,7 +17,7 @@ use crate::config::SurveyConfig;
 use crate::journal::{Entry, Journal};
 use crate::media::prompt::PromptLibrary;
 use crate::media::{self, MediaCommand, MediaConfig, MediaEvent};
-use crate::model::{CallOutcome, Rating};
+use crate::model::CallOutcome;
 use crate::sip::message::{self, Message};
 use crate::sip::sdp::Direction;
 use crate::sip::{CallEvent, Endpoint, IncomingCall};
@@ -365,31 +366,21 @@ fn feed(survey: &mut Option<Survey>, pending: &mut Vec<Action>, input: Input) {
     }
 }
 
-/// Stores the answer; returns its id only once it is durable.
+/// Stores the answer, on whatever scale its survey uses; returns its id
+/// only once it is durable.
 async fn commit(
     ctx: &CallContext,
     call_id: &str,
     parties: &Parties,
     answer: &Answer,
 ) -> Option<Uuid> {
-    let rating = match (answer.kind, answer.score) {
-        (ScaleKind::Smiley, 1) => Rating::Happy,
-        (ScaleKind::Smiley, _) => Rating::Sad,
-        (kind, _) => {
-            tracing::error!(
-                call_id,
-                kind = kind.as_str(),
-                "this store cannot keep answers on this scale"
-            );
-            return None;
-        }
-    };
     let m = NewMeasurement {
         id: Uuid::now_v7(),
         created_at: Utc::now(),
         survey: parties.survey.name.clone(),
-        rating,
-        digit: answer.digits.chars().next().unwrap_or('?'),
+        kind: answer.kind,
+        score: answer.score,
+        digits: answer.digits.clone(),
         dtmf_source: answer.source,
         agent: parties.agent.clone(),
         queue: parties.queue.clone(),
@@ -397,15 +388,49 @@ async fn commit(
         sip_call_id: call_id.to_string(),
         caller: parties.caller.clone(),
     };
+    if let Err(e) = m.check() {
+        // The scale's own judge made the answer; this cannot happen.
+        tracing::error!(call_id, error = %e, "answer not stored");
+        return None;
+    }
     let id = m.id;
     if !store_or_journal(ctx, Entry::Measurement(m)).await {
         return None;
     }
-    match rating {
-        Rating::Happy => RATINGS_HAPPY.fetch_add(1, Ordering::Relaxed),
-        Rating::Sad => RATINGS_SAD.fetch_add(1, Ordering::Relaxed),
-    };
+    count_answer(&parties.survey.name, answer.kind, answer.score);
     Some(id)
+}
+
+/// Answers committed since start-up, by survey, scale and score, for
+/// /metrics. Survey names come from the configuration, so the set is small.
+static ANSWERS: Mutex<BTreeMap<(String, &'static str, u8), u64>> = Mutex::new(BTreeMap::new());
+
+fn count_answer(survey: &str, kind: ScaleKind, score: u8) {
+    if kind == ScaleKind::Smiley {
+        match score {
+            1 => RATINGS_HAPPY.fetch_add(1, Ordering::Relaxed),
+            _ => RATINGS_SAD.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+    let mut answers = match ANSWERS.lock() {
+        Ok(a) => a,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    *answers
+        .entry((survey.to_owned(), kind.as_str(), score))
+        .or_insert(0) += 1;
+}
+
+/// (survey, scale, score, answers) committed since start-up.
+pub fn answers_snapshot() -> Vec<(String, &'static str, u8, u64)> {
+    let answers = match ANSWERS.lock() {
+        Ok(a) => a,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    answers
+        .iter()
+        .map(|((s, k, score), n)| (s.clone(), *k, *score, *n))
+        .collect()
 }
 
 /// Writes to the database, or, when it is away or slow, to the local journal

@@ -260,12 +260,13 @@ mod tests {
             id: Uuid::now_v7(),
             created_at: Utc::now(),
             survey: "smiley".into(),
-            rating: if n % 2 == 0 {
+            kind: crate::survey::ScaleKind::Smiley,
+            score: crate::store::smiley_score(if n % 2 == 0 {
                 Rating::Happy
             } else {
                 Rating::Sad
-            },
-            digit: '1',
+            }),
+            digits: "1".into(),
             dtmf_source: DtmfSource::Rfc4733,
             agent: Some(format!("journal-{n}")),
             queue: None,
@@ -307,7 +308,7 @@ mod tests {
         assert_eq!(std::fs::metadata(&jpath).unwrap().len(), 0);
         let f = crate::store::Filter::default();
         let c = store.satisfaction(&f).await.unwrap();
-        assert_eq!(c.happy + c.sad, 5);
+        assert_eq!(c.total(), 5);
         // A second replay finds nothing to do.
         assert_eq!(journal.replay(&store).await.unwrap(), 0);
     }

@@ -93,7 +93,9 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
         new_calls_tx,
     );
     let draining = Arc::new(AtomicBool::new(false));
+    let surveys = api::SurveysHandle::new(api::SurveyCatalog::of(&config));
     let api_state = api::ApiState::new(store.clone())
+        .with_surveys(surveys.clone())
         .with_draining(draining.clone())
         .with_recordings_dir(config.recordings_dir.clone())
         .with_prompts(prompts.clone())
@@ -131,7 +133,7 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
         journal: journal.clone(),
     });
     journal.spawn_replayer(store.clone(), Duration::from_secs(2));
-    spawn_reloader(overrides, ctx.clone());
+    spawn_reloader(overrides, ctx.clone(), surveys);
     tokio::spawn(endpoint.clone().run(inbound));
     tokio::spawn(async move {
         while let Some(incoming) = new_calls.recv().await {
@@ -251,7 +253,7 @@ fn token_command(config: &Config, cmd: TokenCommand) -> i32 {
 /// SIGHUP reloads the configuration file: new calls get the new surveys,
 /// sources, timeouts and allowed networks; calls in progress keep theirs. An
 /// invalid file is logged and the old configuration stays.
-fn spawn_reloader(overrides: Overrides, ctx: Arc<CallContext>) {
+fn spawn_reloader(overrides: Overrides, ctx: Arc<CallContext>, surveys: api::SurveysHandle) {
     #[cfg(unix)]
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
@@ -272,6 +274,7 @@ fn spawn_reloader(overrides: Overrides, ctx: Arc<CallContext>) {
                     }
                     ctx.endpoint
                         .set_allowed_networks(new.allowed_networks.clone());
+                    surveys.set(api::SurveyCatalog::of(&new));
                     ctx.set_config(Arc::new(new));
                     tracing::info!("configuration reloaded");
                 }
@@ -280,7 +283,7 @@ fn spawn_reloader(overrides: Overrides, ctx: Arc<CallContext>) {
         }
     });
     #[cfg(not(unix))]
-    let _ = (overrides, ctx);
+    let _ = (overrides, ctx, surveys);
 }
 
 async fn shutdown_signal() {

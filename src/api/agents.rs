@@ -1,4 +1,5 @@
-//! GET /api/v1/agents: the per-agent league table, best first.
+//! GET /api/v1/agents and /api/v1/queues: one survey's league tables, best
+//! first on the survey's scale.
 
 use axum::extract::{OriginalUri, State};
 use axum::http::HeaderMap;
@@ -6,42 +7,112 @@ use axum::response::Response;
 use axum::Json;
 use serde::Serialize;
 
-use super::counts::CountsJson;
+use super::counts::FiguresJson;
 use super::error::{ApiError, ErrorJson};
-use super::etag::{request_key, Tag};
+use super::etag::Tag;
 use super::params::Params;
+use super::schema::ScaleKindName;
 use super::state::ApiState;
+use super::survey::{choose, tag_key, Chosen};
+use crate::store::{Counts, Filter};
+use crate::survey::ScaleKind;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentJson {
-    /// null for ratings not attributed to any agent.
+    /// null for answers not attributed to any agent.
     pub agent: Option<String>,
     #[serde(flatten)]
-    pub counts: CountsJson,
+    pub figures: FiguresJson,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AgentsJson {
+    /// The survey counted: `survey` as configured, else the default survey.
+    pub survey: String,
+    #[schema(value_type = ScaleKindName)]
+    pub kind: ScaleKind,
     pub items: Vec<AgentJson>,
 }
 
-/// Figures per agent, best first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QueueJson {
+    /// null for answers from calls without a queue.
+    pub queue: Option<String>,
+    #[serde(flatten)]
+    pub figures: FiguresJson,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QueuesJson {
+    /// The survey counted: `survey` as configured, else the default survey.
+    pub survey: String,
+    #[schema(value_type = ScaleKindName)]
+    pub kind: ScaleKind,
+    pub items: Vec<QueueJson>,
+}
+
+/// What a league table request found.
+enum League {
+    NotModified(Response),
+    Rows {
+        chosen: Chosen,
+        tag: Tag,
+        rows: Vec<(Option<String>, Counts)>,
+    },
+}
+
+/// Per-agent or per-queue rows of one survey, ranked by the store, less
+/// those with fewer than `min_responses` answers.
+async fn league(
+    state: &ApiState,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    params: &Params,
+    by_queue: bool,
+) -> Result<League, ApiError> {
+    let other = if by_queue { "agent" } else { "queue" };
+    let params = params.only(&["survey", other, "from", "to", "min_responses"])?;
+    let filter = params.filter()?;
+    let min = params.count("min_responses")?.unwrap_or(0);
+    let chosen = choose(state, params).await?;
+    let filter: Filter = chosen.narrow(filter);
+    let tag = Tag::versioned(state, &tag_key(uri, &chosen)).await?;
+    if tag.matches(headers) {
+        return Ok(League::NotModified(tag.not_modified()));
+    }
+    let rows = if by_queue {
+        state.store_call(state.store.per_queue(&filter)).await?
+    } else {
+        state.store_call(state.store.per_agent(&filter)).await?
+    };
+    // Rows are already ranked by the store; this drops those with too few
+    // answers for their figure to mean much.
+    let rows = rows
+        .into_iter()
+        .filter(|(_, c)| u64::try_from(c.total()).unwrap_or(0) >= min)
+        .collect();
+    Ok(League::Rows { chosen, tag, rows })
+}
+
+/// One survey's figures per agent, best first.
 #[utoipa::path(
     get,
     path = "/api/v1/agents",
     tag = "figures",
     params(
+        ("survey" = Option<String>, Query, description = "The survey (default: the configured default_survey)"),
         ("queue" = Option<String>, Query, description = "Only this queue"),
         ("from" = Option<String>, Query, format = DateTime, description = "Window start, RFC 3339, included"),
         ("to" = Option<String>, Query, format = DateTime, description = "Window end, RFC 3339, excluded"),
-        ("min_responses" = Option<u64>, Query, minimum = 0, description = "Leave out agents with fewer ratings"),
+        ("min_responses" = Option<u64>, Query, minimum = 0, description = "Leave out agents with fewer answers"),
     ),
     responses(
-        (status = 200, description = "Agents, best happy share first", body = AgentsJson),
+        (status = 200, description = "Agents, best first by the scale's figure (happy %, CSAT %, NPS), then most answers", body = AgentsJson),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "Bad parameter", body = ErrorJson),
         (status = 401, description = "No or unknown token", body = ErrorJson),
         (status = 403, description = "Not allowed", body = ErrorJson),
+        (status = 404, description = "No survey of this name was configured or answered", body = ErrorJson),
         (status = 503, description = "Store unavailable", body = ErrorJson),
     ),
     security(("bearer" = []))
@@ -52,23 +123,67 @@ pub async fn agents(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let params = params.only(&["queue", "from", "to", "min_responses"])?;
-    let filter = params.filter()?;
-    let min = params.count("min_responses")?.unwrap_or(0);
-    let tag = Tag::versioned(&state, &request_key(&uri)).await?;
-    if tag.matches(&headers) {
-        return Ok(tag.not_modified());
-    }
-    let rows = state.store_call(state.store.per_agent(&filter)).await?;
-    // Rows are already ranked by the store; this drops agents with too few
-    // ratings for their share to mean much.
+    let (chosen, tag, rows) = match league(&state, &uri, &headers, &params, false).await? {
+        League::Rows { chosen, tag, rows } => (chosen, tag, rows),
+        League::NotModified(r) => return Ok(r),
+    };
     let items = rows
         .into_iter()
-        .filter(|(_, c)| u64::try_from(c.total()).unwrap_or(0) >= min)
         .map(|(agent, c)| AgentJson {
             agent,
-            counts: c.into(),
+            figures: FiguresJson::of(chosen.kind, c),
         })
         .collect();
-    Ok(tag.attach(Json(AgentsJson { items })))
+    Ok(tag.attach(Json(AgentsJson {
+        survey: chosen.name,
+        kind: chosen.kind,
+        items,
+    })))
+}
+
+/// One survey's figures per queue, best first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/queues",
+    tag = "figures",
+    params(
+        ("survey" = Option<String>, Query, description = "The survey (default: the configured default_survey)"),
+        ("agent" = Option<String>, Query, description = "Only this agent"),
+        ("from" = Option<String>, Query, format = DateTime, description = "Window start, RFC 3339, included"),
+        ("to" = Option<String>, Query, format = DateTime, description = "Window end, RFC 3339, excluded"),
+        ("min_responses" = Option<u64>, Query, minimum = 0, description = "Leave out queues with fewer answers"),
+    ),
+    responses(
+        (status = 200, description = "Queues, best first by the scale's figure (happy %, CSAT %, NPS), then most answers", body = QueuesJson),
+        (status = 304, description = "Not modified (If-None-Match)"),
+        (status = 400, description = "Bad parameter", body = ErrorJson),
+        (status = 401, description = "No or unknown token", body = ErrorJson),
+        (status = 403, description = "Not allowed", body = ErrorJson),
+        (status = 404, description = "No survey of this name was configured or answered", body = ErrorJson),
+        (status = 503, description = "Store unavailable", body = ErrorJson),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn queues(
+    State(state): State<ApiState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    params: Params,
+) -> Result<Response, ApiError> {
+    let (chosen, tag, rows) = match league(&state, &uri, &headers, &params, true).await? {
+        League::Rows { chosen, tag, rows } => (chosen, tag, rows),
+        League::NotModified(r) => return Ok(r),
+    };
+    let items = rows
+        .into_iter()
+        .map(|(queue, c)| QueueJson {
+            queue,
+            figures: FiguresJson::of(chosen.kind, c),
+        })
+        .collect();
+    Ok(tag.attach(Json(QueuesJson {
+        survey: chosen.name,
+        kind: chosen.kind,
+        items,
+    })))
 }

@@ -20,7 +20,7 @@ use crate::store::token_hash;
 pub const CACHE_CONTROL_VALUE: &str = "private, no-cache";
 
 /// Bumped when the JSON shapes change, so old tags stop matching.
-const SHAPE_VERSION: &str = "1";
+const SHAPE_VERSION: &str = "2";
 
 /// A strong entity tag, quoted.
 #[derive(Clone, Debug, PartialEq, Eq)]

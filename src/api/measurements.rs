@@ -14,10 +14,11 @@ use uuid::Uuid;
 use super::error::{ApiError, ErrorJson};
 use super::etag::{request_key, Tag};
 use super::params::Params;
-use super::schema::{CommentStatusName, DtmfSourceName, RatingName};
+use super::schema::{CommentStatusName, DtmfSourceName, ScaleKindName};
 use super::state::ApiState;
-use crate::model::{CommentStatus, DtmfSource, Rating};
+use crate::model::{CommentStatus, DtmfSource};
 use crate::store::{Comment, Measurement};
+use crate::survey::ScaleKind;
 
 /// RFC 3339, UTC, millisecond precision: the one way times leave the API.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
@@ -36,8 +37,16 @@ pub struct MeasurementJson {
     /// The Call-ID of the support call the survey was about, when known.
     pub original_call_id: Option<String>,
     pub caller: Option<String>,
-    #[schema(value_type = RatingName)]
-    pub rating: Rating,
+    /// The survey's scale.
+    #[schema(value_type = ScaleKindName)]
+    pub kind: ScaleKind,
+    /// The answer on the scale: smiley 1 (happy) or 0 (sad), csat 1–5, nps 0–10.
+    #[schema(minimum = 0, maximum = 10)]
+    pub score: u8,
+    /// "happy" or "sad" on the smiley scale, else the score as text.
+    #[schema(pattern = "^(happy|sad|[0-9]|10)$")]
+    pub rating: String,
+    /// The keys the caller pressed, e.g. "10".
     pub digit: String,
     #[schema(value_type = DtmfSourceName)]
     pub dtmf_source: DtmfSource,
@@ -86,8 +95,10 @@ impl From<Measurement> for MeasurementJson {
             call_id: m.sip_call_id,
             original_call_id: m.original_call_id,
             caller: m.caller,
+            kind: m.kind,
+            score: m.score,
             rating: m.rating,
-            digit: m.digit.to_string(),
+            digit: m.digit,
             dtmf_source: m.dtmf_source,
             created_at: rfc3339(m.created_at),
             comment_url: live.then(|| format!("/api/v1/measurements/{}/comment", m.id)),
@@ -103,17 +114,18 @@ pub struct PageJson {
     pub next_cursor: Option<String>,
 }
 
-/// List ratings, newest first.
+/// List answers, newest first.
 #[utoipa::path(
     get,
     path = "/api/v1/measurements",
     tag = "measurements",
     params(
+        ("survey" = Option<String>, Query, description = "Only this survey (default: every survey)"),
         ("agent" = Option<String>, Query, description = "Only this agent"),
         ("queue" = Option<String>, Query, description = "Only this queue"),
         ("from" = Option<String>, Query, format = DateTime, description = "Window start, RFC 3339, included"),
         ("to" = Option<String>, Query, format = DateTime, description = "Window end, RFC 3339, excluded"),
-        ("rating" = Option<RatingName>, Query, description = "Only happy or only sad ratings"),
+        ("rating" = Option<String>, Query, pattern = "^(happy|sad|[0-9]|10)$", description = "Only answers with this label: happy or sad (smiley), or a score 0–10"),
         ("has_comment" = Option<bool>, Query, description = "Only ratings with (true) or without (false) comment audio"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, default 50"),
         ("cursor" = Option<String>, Query, pattern = "^[0-7][0-9a-f]{47}$", description = "next_cursor of the previous page"),
@@ -135,6 +147,7 @@ pub async fn list(
     params: Params,
 ) -> Result<Response, ApiError> {
     let params = params.only(&[
+        "survey",
         "agent",
         "queue",
         "from",
@@ -144,7 +157,13 @@ pub async fn list(
         "limit",
         "cursor",
     ])?;
-    let filter = params.filter()?;
+    let mut filter = params.filter()?;
+    // A configured survey may be named in any case.
+    if let Some(name) = &filter.survey {
+        if let Some((configured, _)) = state.surveys.get().find(name) {
+            filter.survey = Some(configured.to_owned());
+        }
+    }
     let limit = params.limit()?;
     let cursor = params.cursor()?;
     let tag = Tag::versioned(&state, &request_key(&uri)).await?;

@@ -8,7 +8,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
 use super::dispatch;
-use crate::call::{ACTIVE_CALLS, OUTCOMES, RATINGS_HAPPY, RATINGS_SAD};
+use crate::call::{answers_snapshot, ACTIVE_CALLS, OUTCOMES, RATINGS_HAPPY, RATINGS_SAD};
 use crate::journal::{JOURNALED, REPLAYED};
 use crate::media::stats as media;
 use crate::sip::stats as sip;
@@ -57,7 +57,7 @@ pub fn render() -> String {
         &mut o,
         "smileyd_ratings_total",
         "counter",
-        "Ratings committed by value.",
+        "Smiley ratings committed by value.",
     );
     let _ = writeln!(
         o,
@@ -68,6 +68,37 @@ pub fn render() -> String {
         o,
         "smileyd_ratings_total{{rating=\"sad\"}} {}",
         RATINGS_SAD.load(Relaxed)
+    );
+
+    family(
+        &mut o,
+        "smileyd_answers_total",
+        "counter",
+        "Answers committed, by survey, scale and score.",
+    );
+    for (survey, kind, score, n) in answers_snapshot() {
+        let _ = writeln!(
+            o,
+            "smileyd_answers_total{{survey=\"{}\",kind=\"{kind}\",score=\"{score}\"}} {n}",
+            esc(&survey)
+        );
+    }
+
+    family(
+        &mut o,
+        "smileyd_comments_total",
+        "counter",
+        "Recorded comments: stored with their rating, or dropped (directory, disk, store).",
+    );
+    let _ = writeln!(
+        o,
+        "smileyd_comments_total{{result=\"stored\"}} {}",
+        media::COMMENTS_STORED.load(Relaxed)
+    );
+    let _ = writeln!(
+        o,
+        "smileyd_comments_total{{result=\"dropped\"}} {}",
+        media::COMMENTS_DROPPED.load(Relaxed)
     );
 
     let snap = sip::snapshot();

@@ -29,6 +29,7 @@ mod satisfaction;
 mod schema;
 pub mod signature;
 mod state;
+mod survey;
 mod timeseries;
 pub mod webhook_url;
 mod webhooks;
@@ -44,13 +45,15 @@ pub use dispatch::{spawn_dispatcher, DispatchSettings};
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use params::{DEFAULT_LIMIT, MAX_LIMIT};
-pub use state::{ApiState, MetricsAccess, DEFAULT_STORE_TIMEOUT};
+pub use state::{ApiState, MetricsAccess, SurveyCatalog, SurveysHandle, DEFAULT_STORE_TIMEOUT};
 
 /// All routes, ready to be served (with connect info, for the loopback rule).
 pub fn router(state: ApiState) -> Router {
     let read = Router::new()
         .route("/api/v1/satisfaction", get(satisfaction::satisfaction))
         .route("/api/v1/agents", get(agents::agents))
+        .route("/api/v1/queues", get(agents::queues))
+        .route("/api/v1/surveys", get(survey::surveys))
         .route("/api/v1/timeseries", get(timeseries::timeseries))
         .route("/api/v1/responses", get(responses::responses))
         .route("/api/v1/measurements", get(measurements::list))

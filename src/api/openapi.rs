@@ -7,8 +7,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    agents, comment, events, health, measurements, metrics, responses, satisfaction, timeseries,
-    webhooks,
+    agents, comment, events, health, measurements, metrics, prompts, responses, satisfaction,
+    survey, timeseries, webhooks,
 };
 
 struct Bearer;
@@ -34,8 +34,10 @@ impl Modify for Bearer {
     ),
     paths(
         health::healthz,
+        survey::surveys,
         satisfaction::satisfaction,
         agents::agents,
+        agents::queues,
         timeseries::timeseries,
         responses::responses,
         measurements::list,
@@ -48,10 +50,22 @@ impl Modify for Bearer {
         webhooks::remove,
         webhooks::deliveries,
         webhooks::retry,
+        prompts::list,
+        prompts::get_shared,
+        prompts::get_survey,
+        prompts::put_shared,
+        prompts::put_survey,
+        prompts::delete_shared,
+        prompts::delete_survey,
         metrics::metrics,
         openapi_json,
     ),
-    components(schemas(super::error::ErrorJson)),
+    // Types only parameters refer to are not collected from the paths.
+    components(schemas(
+        super::error::ErrorJson,
+        super::schema::PromptNameName,
+        super::schema::DeliveryStatusName
+    )),
     modifiers(&Bearer)
 )]
 pub struct ApiDoc;

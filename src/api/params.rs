@@ -8,7 +8,6 @@ use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 
 use super::error::ApiError;
-use crate::model::Rating;
 use crate::store::{Cursor, Filter};
 
 /// The raw query parameters of a request, in order.
@@ -123,23 +122,29 @@ impl Params {
             .transpose()
     }
 
-    pub fn rating(&self) -> Result<Option<Rating>, ApiError> {
+    /// An answer's label: happy or sad (smiley), or a score 0–10.
+    pub fn rating(&self) -> Result<Option<String>, ApiError> {
         self.get("rating")
             .map(|v| match v {
-                "happy" => Ok(Rating::Happy),
-                "sad" => Ok(Rating::Sad),
-                _ => Err(ApiError::invalid("rating", "must be 'happy' or 'sad'")),
+                "happy" | "sad" | "0" | "1" | "2" | "3" | "4" | "5" | "6" | "7" | "8" | "9"
+                | "10" => Ok(v.to_owned()),
+                _ => Err(ApiError::invalid(
+                    "rating",
+                    "must be 'happy', 'sad' or a score from 0 to 10",
+                )),
             })
             .transpose()
     }
 
-    /// The common filter: agent, queue and the [from, to) window, plus
-    /// rating; parameters the endpoint did not allow are simply absent. A
-    /// window with `to` before `from` is empty, like any half-open range.
+    /// The common filter: survey, agent, queue and the [from, to) window,
+    /// plus rating; parameters the endpoint did not allow are simply absent.
+    /// A window with `to` before `from` is empty, like any half-open range.
     pub fn filter(&self) -> Result<Filter, ApiError> {
         let from = self.time("from")?;
         let to = self.time("to")?;
         Ok(Filter {
+            survey: self.string("survey"),
+            kind: None,
             agent: self.string("agent"),
             queue: self.string("queue"),
             from,

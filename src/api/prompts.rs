@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 use super::auth;
 use super::error::{ApiError, ErrorJson};
 use super::params::Params;
+use super::schema::PromptNameName;
 use super::state::ApiState;
 use crate::media::prompt::{
     InstallError, PromptError, PromptInfo, PromptKey, PromptLibrary, MAX_UPLOAD_BYTES,
@@ -101,8 +102,8 @@ fn library(state: &ApiState) -> Result<&PromptLibrary, ApiError> {
     path = "/api/v1/prompts",
     tag = "prompts",
     params(
-        ("language" = Option<String>, Query, description = "Only this language"),
-        ("survey" = Option<String>, Query, description = "Only this survey's own prompts"),
+        ("language" = Option<String>, Query, max_length = 16, pattern = "^[A-Za-z][A-Za-z0-9]*([-_][A-Za-z0-9]+)*$", description = "Only this language"),
+        ("survey" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Only this survey's own prompts"),
     ),
     responses(
         (status = 200, description = "The prompts", body = PromptsJson),
@@ -153,8 +154,8 @@ pub async fn list(
     path = "/api/v1/prompts/{language}/{name}",
     tag = "prompts",
     params(
-        ("language" = String, Path, description = "Language tag, e.g. sv"),
-        ("name" = String, Path, description = "survey, invalid, thanks, goodbye, comment or beep"),
+        ("language" = String, Path, max_length = 16, pattern = "^[A-Za-z][A-Za-z0-9]*([-_][A-Za-z0-9]+)*$", description = "Language tag, e.g. sv"),
+        ("name" = PromptNameName, Path, description = "survey, invalid, thanks, goodbye, comment or beep"),
     ),
     responses(
         (status = 200, description = "The prompt (X-Prompt-Source: shipped or custom)", content_type = "audio/wav", body = Vec<u8>),
@@ -182,9 +183,9 @@ pub async fn get_shared(
     path = "/api/v1/prompts/{language}/{survey}/{name}",
     tag = "prompts",
     params(
-        ("language" = String, Path, description = "Language tag, e.g. sv"),
-        ("survey" = String, Path, description = "Survey name, or a scale: csat, nps"),
-        ("name" = String, Path, description = "survey, invalid, thanks, goodbye, comment or beep"),
+        ("language" = String, Path, max_length = 16, pattern = "^[A-Za-z][A-Za-z0-9]*([-_][A-Za-z0-9]+)*$", description = "Language tag, e.g. sv"),
+        ("survey" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Survey name, or a scale: csat, nps"),
+        ("name" = PromptNameName, Path, description = "survey, invalid, thanks, goodbye, comment or beep"),
     ),
     responses(
         (status = 200, description = "The prompt (X-Prompt-Source: shipped or custom)", content_type = "audio/wav", body = Vec<u8>),
@@ -212,8 +213,8 @@ pub async fn get_survey(
     path = "/api/v1/prompts/{language}/{name}",
     tag = "prompts",
     params(
-        ("language" = String, Path, description = "Language tag, e.g. sv"),
-        ("name" = String, Path, description = "survey, invalid, thanks, goodbye, comment or beep"),
+        ("language" = String, Path, max_length = 16, pattern = "^[A-Za-z][A-Za-z0-9]*([-_][A-Za-z0-9]+)*$", description = "Language tag, e.g. sv"),
+        ("name" = PromptNameName, Path, description = "survey, invalid, thanks, goodbye, comment or beep"),
     ),
     request_body(content = Vec<u8>, content_type = "audio/wav", description = "A WAV file: any rate, channel count, 8-32 bit PCM or 32-bit float; at most 10 MiB and 120 s"),
     responses(
@@ -245,9 +246,9 @@ pub async fn put_shared(
     path = "/api/v1/prompts/{language}/{survey}/{name}",
     tag = "prompts",
     params(
-        ("language" = String, Path, description = "Language tag, e.g. sv"),
-        ("survey" = String, Path, description = "Survey name, or a scale: csat, nps"),
-        ("name" = String, Path, description = "survey, invalid, thanks, goodbye, comment or beep"),
+        ("language" = String, Path, max_length = 16, pattern = "^[A-Za-z][A-Za-z0-9]*([-_][A-Za-z0-9]+)*$", description = "Language tag, e.g. sv"),
+        ("survey" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Survey name, or a scale: csat, nps"),
+        ("name" = PromptNameName, Path, description = "survey, invalid, thanks, goodbye, comment or beep"),
     ),
     request_body(content = Vec<u8>, content_type = "audio/wav", description = "A WAV file: any rate, channel count, 8-32 bit PCM or 32-bit float; at most 10 MiB and 120 s"),
     responses(
@@ -279,8 +280,8 @@ pub async fn put_survey(
     path = "/api/v1/prompts/{language}/{name}",
     tag = "prompts",
     params(
-        ("language" = String, Path, description = "Language tag, e.g. sv"),
-        ("name" = String, Path, description = "survey, invalid, thanks, goodbye, comment or beep"),
+        ("language" = String, Path, max_length = 16, pattern = "^[A-Za-z][A-Za-z0-9]*([-_][A-Za-z0-9]+)*$", description = "Language tag, e.g. sv"),
+        ("name" = PromptNameName, Path, description = "survey, invalid, thanks, goodbye, comment or beep"),
     ),
     responses(
         (status = 204, description = "Removed; new calls fall back to the shipped prompt"),
@@ -308,9 +309,9 @@ pub async fn delete_shared(
     path = "/api/v1/prompts/{language}/{survey}/{name}",
     tag = "prompts",
     params(
-        ("language" = String, Path, description = "Language tag, e.g. sv"),
-        ("survey" = String, Path, description = "Survey name, or a scale: csat, nps"),
-        ("name" = String, Path, description = "survey, invalid, thanks, goodbye, comment or beep"),
+        ("language" = String, Path, max_length = 16, pattern = "^[A-Za-z][A-Za-z0-9]*([-_][A-Za-z0-9]+)*$", description = "Language tag, e.g. sv"),
+        ("survey" = String, Path, pattern = "^[A-Za-z0-9_-]{1,64}$", description = "Survey name, or a scale: csat, nps"),
+        ("name" = PromptNameName, Path, description = "survey, invalid, thanks, goodbye, comment or beep"),
     ),
     responses(
         (status = 204, description = "Removed; new calls fall back to the shipped prompt"),

@@ -8,12 +8,15 @@ use axum::Json;
 use serde::Serialize;
 
 use super::error::{ApiError, ErrorJson};
-use super::etag::{request_key, Tag};
+use super::etag::Tag;
 use super::params::Params;
 use super::state::ApiState;
+use super::survey::{choose, tag_key};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResponsesJson {
+    /// The survey counted: `survey` as configured, else the default survey.
+    pub survey: String,
     pub offered: i64,
     pub rated: i64,
     pub no_input: i64,
@@ -23,12 +26,13 @@ pub struct ResponsesJson {
     pub response_rate: Option<f64>,
 }
 
-/// Calls offered the survey, and how they ended.
+/// Calls offered one survey, and how they ended.
 #[utoipa::path(
     get,
     path = "/api/v1/responses",
     tag = "figures",
     params(
+        ("survey" = Option<String>, Query, description = "The survey (default: the configured default_survey)"),
         ("agent" = Option<String>, Query, description = "Only this agent"),
         ("queue" = Option<String>, Query, description = "Only this queue"),
         ("from" = Option<String>, Query, format = DateTime, description = "Window start, RFC 3339, included"),
@@ -40,6 +44,7 @@ pub struct ResponsesJson {
         (status = 400, description = "Bad parameter", body = ErrorJson),
         (status = 401, description = "No or unknown token", body = ErrorJson),
         (status = 403, description = "Not allowed", body = ErrorJson),
+        (status = 404, description = "No survey of this name was configured or answered", body = ErrorJson),
         (status = 503, description = "Store unavailable", body = ErrorJson),
     ),
     security(("bearer" = []))
@@ -50,13 +55,17 @@ pub async fn responses(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let filter = params.only(&["agent", "queue", "from", "to"])?.filter()?;
-    let tag = Tag::versioned(&state, &request_key(&uri)).await?;
+    let params = params.only(&["survey", "agent", "queue", "from", "to"])?;
+    let filter = params.filter()?;
+    let chosen = choose(&state, params).await?;
+    let filter = chosen.narrow(filter);
+    let tag = Tag::versioned(&state, &tag_key(&uri, &chosen)).await?;
     if tag.matches(&headers) {
         return Ok(tag.not_modified());
     }
     let r = state.store_call(state.store.responses(&filter)).await?;
     Ok(tag.attach(Json(ResponsesJson {
+        survey: chosen.name,
         offered: r.offered,
         rated: r.rated,
         no_input: r.no_input,

@@ -1,5 +1,5 @@
-//! GET /api/v1/satisfaction: happy/sad figures for a slice, and with an agent
-//! given, the whole group's over the same window for comparison.
+//! GET /api/v1/satisfaction: one survey's figures for a slice, and with an
+//! agent given, the whole group's over the same window for comparison.
 
 use axum::extract::{OriginalUri, State};
 use axum::http::HeaderMap;
@@ -7,39 +7,48 @@ use axum::response::Response;
 use axum::Json;
 use serde::Serialize;
 
-use super::counts::CountsJson;
+use super::counts::FiguresJson;
 use super::error::{ApiError, ErrorJson};
-use super::etag::{request_key, Tag};
+use super::etag::Tag;
 use super::params::Params;
+use super::schema::ScaleKindName;
 use super::state::ApiState;
+use super::survey::{choose, tag_key};
 use crate::store::Filter;
+use crate::survey::ScaleKind;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SatisfactionJson {
+    /// The survey counted: `survey` as configured, else the default survey.
+    pub survey: String,
+    #[schema(value_type = ScaleKindName)]
+    pub kind: ScaleKind,
     #[serde(flatten)]
-    pub counts: CountsJson,
+    pub figures: FiguresJson,
     /// Only with `agent`: everybody's figures over the same window.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub group: Option<CountsJson>,
+    pub group: Option<FiguresJson>,
 }
 
-/// Happy/sad figures; with `agent`, the group's too.
+/// One survey's figures; with `agent`, the group's too.
 #[utoipa::path(
     get,
     path = "/api/v1/satisfaction",
     tag = "figures",
     params(
+        ("survey" = Option<String>, Query, description = "The survey (default: the configured default_survey); figures of different surveys are never counted together"),
         ("agent" = Option<String>, Query, description = "Only this agent; adds `group`"),
         ("queue" = Option<String>, Query, description = "Only this queue"),
         ("from" = Option<String>, Query, format = DateTime, description = "Window start, RFC 3339, included"),
         ("to" = Option<String>, Query, format = DateTime, description = "Window end, RFC 3339, excluded"),
     ),
     responses(
-        (status = 200, description = "Figures", body = SatisfactionJson),
+        (status = 200, description = "Figures on the survey's scale", body = SatisfactionJson),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "Bad parameter", body = ErrorJson),
         (status = 401, description = "No or unknown token", body = ErrorJson),
         (status = 403, description = "Not allowed", body = ErrorJson),
+        (status = 404, description = "No survey of this name was configured or answered", body = ErrorJson),
         (status = 503, description = "Store unavailable", body = ErrorJson),
     ),
     security(("bearer" = []))
@@ -50,8 +59,11 @@ pub async fn satisfaction(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let filter = params.only(&["agent", "queue", "from", "to"])?.filter()?;
-    let tag = Tag::versioned(&state, &request_key(&uri)).await?;
+    let params = params.only(&["survey", "agent", "queue", "from", "to"])?;
+    let filter = params.filter()?;
+    let chosen = choose(&state, params).await?;
+    let filter = chosen.narrow(filter);
+    let tag = Tag::versioned(&state, &tag_key(&uri, &chosen)).await?;
     if tag.matches(&headers) {
         return Ok(tag.not_modified());
     }
@@ -71,7 +83,9 @@ pub async fn satisfaction(
         None => None,
     };
     Ok(tag.attach(Json(SatisfactionJson {
-        counts: counts.into(),
-        group: group.map(Into::into),
+        survey: chosen.name,
+        kind: chosen.kind,
+        figures: FiguresJson::of(chosen.kind, counts),
+        group: group.map(|g| FiguresJson::of(chosen.kind, g)),
     })))
 }

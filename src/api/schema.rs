@@ -4,15 +4,17 @@
 
 use utoipa::ToSchema;
 
-/// A smiley rating.
+/// A survey's scale: smiley (happy/sad), csat (1–5) or nps (0–10).
 #[derive(ToSchema)]
-#[schema(as = Rating)]
+#[schema(as = ScaleKind)]
 #[allow(dead_code)]
-pub enum RatingName {
-    #[schema(rename = "happy")]
-    Happy,
-    #[schema(rename = "sad")]
-    Sad,
+pub enum ScaleKindName {
+    #[schema(rename = "smiley")]
+    Smiley,
+    #[schema(rename = "csat")]
+    Csat,
+    #[schema(rename = "nps")]
+    Nps,
 }
 
 /// How the digit reached smileyd.
@@ -54,4 +56,23 @@ pub enum DeliveryStatusName {
     Delivered,
     #[schema(rename = "failed")]
     Failed,
+}
+
+/// The prompts a survey plays.
+#[derive(ToSchema)]
+#[schema(as = PromptName)]
+#[allow(dead_code)]
+pub enum PromptNameName {
+    #[schema(rename = "survey")]
+    Survey,
+    #[schema(rename = "invalid")]
+    Invalid,
+    #[schema(rename = "thanks")]
+    Thanks,
+    #[schema(rename = "goodbye")]
+    Goodbye,
+    #[schema(rename = "comment")]
+    Comment,
+    #[schema(rename = "beep")]
+    Beep,
 }

@@ -4,12 +4,14 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use super::error::ApiError;
+use crate::config::Config;
 use crate::media::prompt::PromptLibrary;
 use crate::store::{Store, StoreError};
+use crate::survey::ScaleKind;
 
 /// How long a request waits for the store by default.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,6 +31,75 @@ pub struct ApiState {
     /// The prompts calls play, shared with them; `None` answers the prompt
     /// routes with 404 (an API served without a daemon behind it).
     pub prompts: Option<PromptLibrary>,
+    /// The configured surveys and their scales, swapped on reload.
+    pub surveys: SurveysHandle,
+}
+
+/// The surveys the daemon runs, for the figures: which scale each uses and
+/// which one a request without `survey` is about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SurveyCatalog {
+    pub default_survey: String,
+    /// (name, scale), in configuration order.
+    pub surveys: Vec<(String, ScaleKind)>,
+}
+
+impl Default for SurveyCatalog {
+    /// What a configuration without `[surveys]` runs: one smiley survey.
+    fn default() -> Self {
+        SurveyCatalog {
+            default_survey: "smiley".into(),
+            surveys: vec![("smiley".into(), ScaleKind::Smiley)],
+        }
+    }
+}
+
+impl SurveyCatalog {
+    pub fn of(config: &Config) -> SurveyCatalog {
+        SurveyCatalog {
+            default_survey: config.default_survey.clone(),
+            surveys: config
+                .surveys
+                .iter()
+                .map(|s| (s.name.clone(), s.settings.scale.kind))
+                .collect(),
+        }
+    }
+
+    /// The configured survey of this name (any case): its name as
+    /// configured, and its scale.
+    pub fn find(&self, name: &str) -> Option<(&str, ScaleKind)> {
+        self.surveys
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(n, k)| (n.as_str(), *k))
+    }
+}
+
+/// Shared with the daemon's reloader; cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct SurveysHandle(Arc<RwLock<Arc<SurveyCatalog>>>);
+
+impl SurveysHandle {
+    pub fn new(catalog: SurveyCatalog) -> Self {
+        SurveysHandle(Arc::new(RwLock::new(Arc::new(catalog))))
+    }
+
+    /// The catalogue in force now.
+    pub fn get(&self) -> Arc<SurveyCatalog> {
+        match self.0.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts a reloaded configuration's surveys in force.
+    pub fn set(&self, catalog: SurveyCatalog) {
+        match self.0.write() {
+            Ok(mut c) => *c = Arc::new(catalog),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(catalog),
+        }
+    }
 }
 
 /// Who may read /metrics.
@@ -63,7 +134,14 @@ impl ApiState {
             recordings_dir: PathBuf::from("recordings"),
             metrics: MetricsAccess::default(),
             prompts: None,
+            surveys: SurveysHandle::default(),
         }
+    }
+
+    /// Shares the daemon's survey catalogue (updated on reload).
+    pub fn with_surveys(mut self, surveys: SurveysHandle) -> Self {
+        self.surveys = surveys;
+        self
     }
 
     /// Shares the daemon's prompt library, so uploads reach new calls.

@@ -1,5 +1,5 @@
-//! GET /api/v1/timeseries: happy/sad counts per hour, day or week in a time
-//! zone. Bucket boundaries come from the zone (`buckets`); the database
+//! GET /api/v1/timeseries: one survey's figures per hour, day or week in a
+//! time zone. Bucket boundaries come from the zone (`buckets`); the database
 //! counts all buckets in one statement.
 
 use axum::extract::State;
@@ -11,11 +11,14 @@ use chrono_tz::Tz;
 use serde::Serialize;
 
 use super::buckets::{self, Bucket};
-use super::counts::CountsJson;
+use super::counts::FiguresJson;
 use super::error::{ApiError, ErrorJson};
 use super::etag::Tag;
 use super::params::Params;
+use super::schema::ScaleKindName;
 use super::state::ApiState;
+use super::survey::choose;
+use crate::survey::ScaleKind;
 
 /// Most buckets one request may ask for.
 pub const MAX_BUCKETS: usize = 10_000;
@@ -29,11 +32,15 @@ pub struct PointJson {
     #[schema(format = "date-time")]
     pub end: String,
     #[serde(flatten)]
-    pub counts: CountsJson,
+    pub figures: FiguresJson,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TimeseriesJson {
+    /// The survey counted: `survey` as configured, else the default survey.
+    pub survey: String,
+    #[schema(value_type = ScaleKindName)]
+    pub kind: ScaleKind,
     pub bucket: Bucket,
     /// The IANA zone the buckets follow.
     pub tz: String,
@@ -45,12 +52,13 @@ fn local(t: DateTime<Utc>, tz: Tz) -> String {
         .to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// Counts per bucket.
+/// One survey's figures per bucket.
 #[utoipa::path(
     get,
     path = "/api/v1/timeseries",
     tag = "figures",
     params(
+        ("survey" = Option<String>, Query, description = "The survey (default: the configured default_survey)"),
         ("bucket" = Option<Bucket>, Query, description = "hour, day (default) or week (from Monday)"),
         ("tz" = Option<String>, Query, description = "IANA time zone, e.g. Europe/Berlin (default UTC); days start at local midnight"),
         ("agent" = Option<String>, Query, description = "Only this agent"),
@@ -64,6 +72,7 @@ fn local(t: DateTime<Utc>, tz: Tz) -> String {
         (status = 400, description = "Bad parameter (also: more than 10000 buckets)", body = ErrorJson),
         (status = 401, description = "No or unknown token", body = ErrorJson),
         (status = 403, description = "Not allowed", body = ErrorJson),
+        (status = 404, description = "No survey of this name was configured or answered", body = ErrorJson),
         (status = 503, description = "Store unavailable", body = ErrorJson),
     ),
     security(("bearer" = []))
@@ -73,8 +82,8 @@ pub async fn timeseries(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let params = params.only(&["bucket", "tz", "agent", "queue", "from", "to"])?;
-    let mut filter = params.filter()?;
+    let params = params.only(&["survey", "bucket", "tz", "agent", "queue", "from", "to"])?;
+    let filter = params.filter()?;
     let bucket = match params.get("bucket") {
         None => Bucket::Day,
         Some(b) => Bucket::parse(b)
@@ -110,10 +119,13 @@ pub async fn timeseries(
             ),
         )
     })?;
-    // The tag names the resolved window, so defaults that follow the clock
-    // still revalidate correctly.
+    let chosen = choose(&state, params).await?;
+    let mut filter = chosen.narrow(filter);
+    // The tag names the resolved window and survey, so defaults that follow
+    // the clock or the configuration still revalidate correctly.
     let key = format!(
-        "timeseries\n{bucket:?}\n{tz_name}\n{:?}\n{:?}\n{}\n{}",
+        "timeseries\n{}\n{bucket:?}\n{tz_name}\n{:?}\n{:?}\n{}\n{}",
+        chosen.key(),
         filter.agent,
         filter.queue,
         from.timestamp_millis(),
@@ -126,6 +138,8 @@ pub async fn timeseries(
     if to <= from {
         // An empty window has no buckets.
         return Ok(tag.attach(Json(TimeseriesJson {
+            survey: chosen.name,
+            kind: chosen.kind,
             bucket,
             tz: tz_name.to_owned(),
             items: Vec::new(),
@@ -154,10 +168,12 @@ pub async fn timeseries(
                 DateTime::from_timestamp_millis(edges[i + 1]).unwrap_or(to),
                 tz,
             ),
-            counts: c.into(),
+            figures: FiguresJson::of(chosen.kind, c),
         })
         .collect();
     Ok(tag.attach(Json(TimeseriesJson {
+        survey: chosen.name,
+        kind: chosen.kind,
         bucket,
         tz: tz_name.to_owned(),
         items,

@@ -1,8 +1,8 @@
-//! Bulk loading for benchmarks and imports: many ratings per statement and
-//! the rollups rebuilt once at the end. Writes no events and queues no
+//! Bulk loading for benchmarks and imports: many answers per statement and
+//! the tallies rebuilt once at the end. Writes no events and queues no
 //! webhooks, unlike the per-call path.
 
-use super::measurement::{smiley_score, NewMeasurement, KIND_SMILEY};
+use super::measurement::NewMeasurement;
 use super::sql::{Bind, Sql};
 use super::time::to_ms;
 use super::{Store, StoreError};
@@ -11,12 +11,15 @@ use super::{Store, StoreError};
 const CHUNK: usize = 500;
 
 impl Store {
-    /// Inserts ratings in one transaction (existing ids are skipped). Call
-    /// `rebuild_rollups` afterwards.
+    /// Inserts answers in one transaction (existing ids are skipped). Call
+    /// `rebuild_rollups` afterwards. A score off its scale refuses the lot.
     pub async fn bulk_insert_measurements(
         &self,
         items: &[NewMeasurement],
     ) -> Result<(), StoreError> {
+        for m in items {
+            m.check().map_err(StoreError::Invalid)?;
+        }
         let mut tx = self.pool.begin().await?;
         for chunk in items.chunks(CHUNK) {
             let mut sql = Sql::new(
@@ -33,10 +36,10 @@ impl Store {
                     sql.bind(Bind::Text(m.id.to_string())),
                     sql.bind(Bind::Int(to_ms(m.created_at))),
                     sql.bind(Bind::Text(m.survey.clone())),
-                    sql.bind(Bind::Text(KIND_SMILEY.into())),
-                    sql.bind(Bind::Int(smiley_score(m.rating))),
-                    sql.bind(Bind::Text(m.rating.as_str().into())),
-                    sql.bind(Bind::Text(m.digit.to_string())),
+                    sql.bind(Bind::Text(m.kind.as_str().into())),
+                    sql.bind(Bind::Int(i64::from(m.score))),
+                    sql.bind(Bind::Text(m.rating())),
+                    sql.bind(Bind::Text(m.digits.clone())),
                     sql.bind(Bind::Text(m.dtmf_source.as_str().into())),
                     opt(&m.agent, &mut sql),
                     opt(&m.queue, &mut sql),
@@ -54,23 +57,23 @@ impl Store {
         Ok(())
     }
 
-    /// Recomputes both rollups from the ratings (after a bulk load).
+    /// Recomputes every tally from the answers (after a bulk load).
     pub async fn rebuild_rollups(&self) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         for (table, unit) in [
-            ("rollup_hour", 3_600_000i64),
-            ("rollup_day", 86_400_000i64),
-            ("rollup_week", 604_800_000i64),
+            ("tally_hour", 3_600_000i64),
+            ("tally_day", 86_400_000i64),
+            ("tally_week", 604_800_000i64),
         ] {
             sqlx::query(&format!("DELETE FROM {table}"))
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(&format!(
-                "INSERT INTO {table} (bucket, agent, queue, happy, sad) \
-                 SELECT (created_at / {unit}) * {unit}, COALESCE(agent, ''), COALESCE(queue, ''), \
-                 COUNT(CASE WHEN rating = 'happy' THEN 1 END), COUNT(CASE WHEN rating = 'sad' THEN 1 END) \
-                 FROM measurements WHERE kind = 'smiley' \
-                 GROUP BY (created_at / {unit}) * {unit}, COALESCE(agent, ''), COALESCE(queue, '')"
+                "INSERT INTO {table} (survey, kind, bucket, agent, queue, score, n) \
+                 SELECT survey, kind, (created_at / {unit}) * {unit}, COALESCE(agent, ''), \
+                 COALESCE(queue, ''), score, COUNT(*) FROM measurements \
+                 GROUP BY survey, kind, (created_at / {unit}) * {unit}, COALESCE(agent, ''), \
+                 COALESCE(queue, ''), score"
             ))
             .execute(&mut *tx)
             .await?;
@@ -78,8 +81,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             sqlx::query(&format!(
-                "INSERT INTO {table}_all (bucket, happy, sad) \
-                 SELECT bucket, SUM(happy), SUM(sad) FROM {table} GROUP BY bucket"
+                "INSERT INTO {table}_all (survey, kind, bucket, score, n) \
+                 SELECT survey, kind, bucket, score, SUM(n) FROM {table} \
+                 GROUP BY survey, kind, bucket, score"
             ))
             .execute(&mut *tx)
             .await?;

@@ -16,6 +16,9 @@ pub enum StoreError {
     /// A file the store manages (comment audio) could not be handled.
     #[error("file error: {0}")]
     Io(String),
+    /// A value the store refuses to write (e.g. a score off its scale).
+    #[error("invalid value: {0}")]
+    Invalid(String),
     /// A stored row holds a value the code cannot interpret.
     #[error("corrupt row {id}: {detail}")]
     Corrupt { id: String, detail: String },

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::sql::{Bind, Sql};
 use super::time::to_ms;
-use crate::model::Rating;
+use crate::survey::ScaleKind;
 
 /// Restricts a query; `None` fields do not restrict.
 ///
@@ -14,12 +14,18 @@ use crate::model::Rating;
 /// windows (one day, the next day) never count a rating twice.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filter {
+    /// One survey's answers (and, for call records, its calls).
+    pub survey: Option<String>,
+    /// Only answers on this scale; with `survey`, what keeps a survey whose
+    /// kind was changed from mixing scales. Measurements only.
+    pub kind: Option<ScaleKind>,
     pub agent: Option<String>,
     pub queue: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
-    /// Only applies to measurements; call records have no rating.
-    pub rating: Option<Rating>,
+    /// The stored label: happy/sad on the smiley scale, else the score
+    /// ("0"–"10"). Only applies to measurements; call records have no rating.
+    pub rating: Option<String>,
     /// Only measurement listings: with (true) or without (false) a comment
     /// whose audio is still there.
     pub has_comment: Option<bool>,
@@ -46,6 +52,18 @@ impl Filter {
             Target::Calls => format!("{prefix}started_at"),
         };
         let mut c = Vec::new();
+        if let Some(survey) = &self.survey {
+            c.push(format!(
+                "{prefix}survey = {}",
+                sql.bind(Bind::Text(survey.clone()))
+            ));
+        }
+        if let (Target::Measurements, Some(kind)) = (target, self.kind) {
+            c.push(format!(
+                "{prefix}kind = {}",
+                sql.bind(Bind::Text(kind.as_str().to_owned()))
+            ));
+        }
         if let Some(agent) = &self.agent {
             c.push(format!(
                 "{prefix}agent = {}",
@@ -67,10 +85,10 @@ impl Filter {
         if let Some(to) = self.to {
             c.push(format!("{time_col} < {}", sql.bind(Bind::Int(to_ms(to)))));
         }
-        if let (Target::Measurements, Some(rating)) = (target, self.rating) {
+        if let (Target::Measurements, Some(rating)) = (target, &self.rating) {
             c.push(format!(
                 "{prefix}rating = {}",
-                sql.bind(Bind::Text(rating.as_str().to_owned()))
+                sql.bind(Bind::Text(rating.clone()))
             ));
         }
         if let (Target::Measurements, Some(has)) = (target, self.has_comment) {

@@ -8,25 +8,31 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::comment::{comment_from_row, Comment};
+use super::counts::scores;
 use super::cursor::Cursor;
 use super::events::EventKind;
 use super::filter::{Filter, Target};
+use super::rollup::{self, Tallied};
 use super::sql::{Bind, Sql};
 use super::time::{from_ms, to_ms};
-use super::{rollup, write_latency, Store, StoreError};
+use super::{write_latency, Store, StoreError};
 use crate::model::{DtmfSource, Rating};
+use crate::survey::scale::label;
+use crate::survey::ScaleKind;
 
-/// The only kind of measurement so far; csat and nps scales come later.
-pub const KIND_SMILEY: &str = "smiley";
-
-/// A rating to be stored.
+/// An answer to be stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "NewMeasurementLine")]
 pub struct NewMeasurement {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
+    /// The survey's name; its figures are never counted with another's.
     pub survey: String,
-    pub rating: Rating,
-    pub digit: char,
+    pub kind: ScaleKind,
+    /// On the survey's scale: smiley 1 happy and 0 sad, CSAT 1–5, NPS 0–10.
+    pub score: u8,
+    /// The keys as pressed, e.g. "10".
+    pub digits: String,
     pub dtmf_source: DtmfSource,
     pub agent: Option<String>,
     pub queue: Option<String>,
@@ -35,16 +41,89 @@ pub struct NewMeasurement {
     pub caller: Option<String>,
 }
 
-/// A stored rating, as read back.
+impl NewMeasurement {
+    /// The word stored and shown with the answer: happy/sad, or the score.
+    pub fn rating(&self) -> String {
+        label(self.kind, self.score)
+    }
+
+    /// Whether the score exists on the scale.
+    pub fn check(&self) -> Result<(), String> {
+        if scores(self.kind).contains(&self.score) {
+            Ok(())
+        } else {
+            Err(format!(
+                "score {} is not on the {} scale",
+                self.score,
+                self.kind.as_str()
+            ))
+        }
+    }
+}
+
+/// `NewMeasurement` as the journal holds it. Lines written before surveys
+/// had scales carry a smiley `rating` (happy/sad) and one `digit` instead of
+/// `kind`, `score` and `digits`; they still load.
+#[derive(serde::Deserialize)]
+struct NewMeasurementLine {
+    id: Uuid,
+    created_at: DateTime<Utc>,
+    survey: String,
+    #[serde(default)]
+    kind: Option<ScaleKind>,
+    #[serde(default)]
+    score: Option<u8>,
+    #[serde(default)]
+    rating: Option<Rating>,
+    #[serde(alias = "digit")]
+    digits: String,
+    dtmf_source: DtmfSource,
+    agent: Option<String>,
+    queue: Option<String>,
+    original_call_id: Option<String>,
+    sip_call_id: String,
+    caller: Option<String>,
+}
+
+impl TryFrom<NewMeasurementLine> for NewMeasurement {
+    type Error = String;
+
+    fn try_from(l: NewMeasurementLine) -> Result<Self, String> {
+        let score = l
+            .score
+            .or(l.rating.map(smiley_score))
+            .ok_or("neither score nor rating")?;
+        let m = NewMeasurement {
+            id: l.id,
+            created_at: l.created_at,
+            survey: l.survey,
+            kind: l.kind.unwrap_or(ScaleKind::Smiley),
+            score,
+            digits: l.digits,
+            dtmf_source: l.dtmf_source,
+            agent: l.agent,
+            queue: l.queue,
+            original_call_id: l.original_call_id,
+            sip_call_id: l.sip_call_id,
+            caller: l.caller,
+        };
+        m.check()?;
+        Ok(m)
+    }
+}
+
+/// A stored answer, as read back.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measurement {
     pub id: Uuid,
     pub created_at: DateTime<Utc>,
     pub survey: String,
-    pub kind: String,
-    pub score: i64,
-    pub rating: Rating,
-    pub digit: char,
+    pub kind: ScaleKind,
+    pub score: u8,
+    /// happy/sad on the smiley scale, else the score as text.
+    pub rating: String,
+    /// The keys as pressed, e.g. "10".
+    pub digit: String,
     pub dtmf_source: DtmfSource,
     pub agent: Option<String>,
     pub queue: Option<String>,
@@ -66,9 +145,9 @@ impl Measurement {
     }
 }
 
-/// Smiley score: 1 for happy, 0 for sad, so that SUM/AVG give the share of
+/// Smiley score: 1 for happy, 0 for sad, so that sums give the number of
 /// happy callers directly.
-pub(crate) fn smiley_score(r: Rating) -> i64 {
+pub fn smiley_score(r: Rating) -> u8 {
     match r {
         Rating::Happy => 1,
         Rating::Sad => 0,
@@ -87,12 +166,25 @@ const COLUMNS: &str = "m.id, m.created_at, m.survey, m.kind, m.score, m.rating, 
 
 const FROM: &str = "FROM measurements m LEFT JOIN comments c ON c.measurement_id = m.id";
 
-fn parse_rating(s: &str, id: &str) -> Result<Rating, StoreError> {
+fn parse_kind(s: &str, id: &str) -> Result<ScaleKind, StoreError> {
     match s {
-        "happy" => Ok(Rating::Happy),
-        "sad" => Ok(Rating::Sad),
-        other => Err(StoreError::corrupt(id, format!("unknown rating {other:?}"))),
+        "smiley" => Ok(ScaleKind::Smiley),
+        "csat" => Ok(ScaleKind::Csat),
+        "nps" => Ok(ScaleKind::Nps),
+        other => Err(StoreError::corrupt(id, format!("unknown kind {other:?}"))),
     }
+}
+
+fn parse_score(kind: ScaleKind, score: i64, id: &str) -> Result<u8, StoreError> {
+    u8::try_from(score)
+        .ok()
+        .filter(|s| scores(kind).contains(s))
+        .ok_or_else(|| {
+            StoreError::corrupt(
+                id,
+                format!("score {score} is not on the {} scale", kind.as_str()),
+            )
+        })
 }
 
 fn parse_source(s: &str, id: &str) -> Result<DtmfSource, StoreError> {
@@ -106,27 +198,17 @@ fn parse_source(s: &str, id: &str) -> Result<DtmfSource, StoreError> {
     }
 }
 
-fn parse_digit(s: &str, id: &str) -> Result<char, StoreError> {
-    let mut chars = s.chars();
-    match (chars.next(), chars.next()) {
-        (Some(c), None) => Ok(c),
-        _ => Err(StoreError::corrupt(
-            id,
-            format!("digit is not one key: {s:?}"),
-        )),
-    }
-}
-
 fn from_row(row: &AnyRow) -> Result<Measurement, StoreError> {
     let id: String = row.try_get("id")?;
+    let kind = parse_kind(&row.try_get::<String, _>("kind")?, &id)?;
     Ok(Measurement {
         id: Uuid::try_parse(&id).map_err(|e| StoreError::corrupt(&id, e.to_string()))?,
         created_at: from_ms(row.try_get("created_at")?, &id)?,
         survey: row.try_get("survey")?,
-        kind: row.try_get("kind")?,
-        score: row.try_get("score")?,
-        rating: parse_rating(&row.try_get::<String, _>("rating")?, &id)?,
-        digit: parse_digit(&row.try_get::<String, _>("digit")?, &id)?,
+        kind,
+        score: parse_score(kind, row.try_get("score")?, &id)?,
+        rating: row.try_get("rating")?,
+        digit: row.try_get("digit")?,
         dtmf_source: parse_source(&row.try_get::<String, _>("dtmf_source")?, &id)?,
         agent: row.try_get("agent")?,
         queue: row.try_get("queue")?,
@@ -168,6 +250,7 @@ impl Store {
         tx: &mut sqlx::AnyConnection,
         m: &NewMeasurement,
     ) -> Result<bool, StoreError> {
+        m.check().map_err(StoreError::Invalid)?;
         let id = m.id.to_string();
         let created_at = to_ms(m.created_at);
         let inserted = sqlx::query(
@@ -179,10 +262,10 @@ impl Store {
         .bind(id.as_str())
         .bind(created_at)
         .bind(m.survey.as_str())
-        .bind(KIND_SMILEY)
-        .bind(smiley_score(m.rating))
-        .bind(m.rating.as_str())
-        .bind(m.digit.to_string())
+        .bind(m.kind.as_str())
+        .bind(i64::from(m.score))
+        .bind(m.rating())
+        .bind(m.digits.as_str())
         .bind(m.dtmf_source.as_str())
         .bind(m.agent.as_deref())
         .bind(m.queue.as_deref())
@@ -196,14 +279,17 @@ impl Store {
         if inserted {
             rollup::add(
                 tx,
-                created_at,
-                m.agent.as_deref(),
-                m.queue.as_deref(),
-                m.rating == Rating::Happy,
+                &Tallied {
+                    created_at_ms: created_at,
+                    survey: &m.survey,
+                    kind: m.kind.as_str(),
+                    agent: m.agent.as_deref(),
+                    queue: m.queue.as_deref(),
+                    score: i64::from(m.score),
+                },
             )
             .await?;
-            self.append_event(tx, EventKind::Measurement, &id)
-                .await?;
+            self.append_event(tx, EventKind::Measurement, &id).await?;
         }
         Ok(inserted)
     }

@@ -1,11 +1,12 @@
-//! Hourly, daily and weekly rollups of smiley ratings, and how a time window
-//! is covered by them. A window [a, b) is counted as whole 7-day units from
-//! `rollup_week`, corrected at each end by whole UTC days from `rollup_day`
-//! (added or subtracted), then by whole hours from `rollup_hour`, then by
-//! raw ratings for the minutes left. Each level also has an `_all` table
-//! (one row per bucket, everybody together) for figures without an agent or
-//! queue filter. Every window, whatever its time zone, is thus exact, while reading a
-//! handful of rollup rows per day instead of every rating.
+//! Hourly, daily and weekly tallies of the answers (per survey, scale and
+//! score), and how a time window is covered by them. A window [a, b) is
+//! counted as whole 7-day units from `tally_week`, corrected at each end by
+//! whole UTC days from `tally_day` (added or subtracted), then by whole hours
+//! from `tally_hour`, then by raw answers for the minutes left. Each level
+//! also has an `_all` table (everybody together) for figures without an
+//! agent or queue filter. Every window, whatever its time zone, is thus
+//! exact, while reading a handful of tally rows per day instead of every
+//! answer.
 
 use sqlx::AnyConnection;
 
@@ -103,53 +104,59 @@ fn cover_at(lo: i64, hi: i64, sign: i64, level: Level, out: &mut Vec<Segment>) {
     }
 }
 
-/// The rollup table of a level (`None` for raw ratings); `all` picks the
+/// The tally table of a level (`None` for raw answers); `all` picks the
 /// table without agent and queue.
 pub(crate) fn table(level: Level, all: bool) -> Option<&'static str> {
     Some(match (level, all) {
-        (Level::Week, false) => "rollup_week",
-        (Level::Week, true) => "rollup_week_all",
-        (Level::Day, false) => "rollup_day",
-        (Level::Day, true) => "rollup_day_all",
-        (Level::Hour, false) => "rollup_hour",
-        (Level::Hour, true) => "rollup_hour_all",
+        (Level::Week, false) => "tally_week",
+        (Level::Week, true) => "tally_week_all",
+        (Level::Day, false) => "tally_day",
+        (Level::Day, true) => "tally_day_all",
+        (Level::Hour, false) => "tally_hour",
+        (Level::Hour, true) => "tally_hour_all",
         (Level::Raw, _) => return None,
     })
 }
 
-/// Adds one rating to every rollup, inside the rating's transaction.
-pub(crate) async fn add(
-    conn: &mut AnyConnection,
-    created_at_ms: i64,
-    agent: Option<&str>,
-    queue: Option<&str>,
-    happy: bool,
-) -> Result<(), StoreError> {
+/// What one answer adds to the tallies.
+pub(crate) struct Tallied<'a> {
+    pub created_at_ms: i64,
+    pub survey: &'a str,
+    pub kind: &'a str,
+    pub agent: Option<&'a str>,
+    pub queue: Option<&'a str>,
+    pub score: i64,
+}
+
+/// Adds one answer to every tally, inside the answer's transaction.
+pub(crate) async fn add(conn: &mut AnyConnection, a: &Tallied<'_>) -> Result<(), StoreError> {
     for (table, unit) in [
-        ("rollup_hour", HOUR_MS),
-        ("rollup_day", DAY_MS),
-        ("rollup_week", WEEK_MS),
+        ("tally_hour", HOUR_MS),
+        ("tally_day", DAY_MS),
+        ("tally_week", WEEK_MS),
     ] {
+        let bucket = a.created_at_ms.div_euclid(unit) * unit;
         sqlx::query(&format!(
-            "INSERT INTO {table}_all (bucket, happy, sad) VALUES ($1, $2, $3) \
-             ON CONFLICT (bucket) DO UPDATE SET \
-             happy = {table}_all.happy + excluded.happy, sad = {table}_all.sad + excluded.sad"
+            "INSERT INTO {table}_all (survey, kind, bucket, score, n) VALUES ($1, $2, $3, $4, 1) \
+             ON CONFLICT (survey, kind, bucket, score) DO UPDATE SET n = {table}_all.n + 1"
         ))
-        .bind(created_at_ms.div_euclid(unit) * unit)
-        .bind(i64::from(happy))
-        .bind(i64::from(!happy))
+        .bind(a.survey)
+        .bind(a.kind)
+        .bind(bucket)
+        .bind(a.score)
         .execute(&mut *conn)
         .await?;
         sqlx::query(&format!(
-            "INSERT INTO {table} (bucket, agent, queue, happy, sad) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (bucket, agent, queue) DO UPDATE SET \
-             happy = {table}.happy + excluded.happy, sad = {table}.sad + excluded.sad"
+            "INSERT INTO {table} (survey, kind, bucket, agent, queue, score, n) \
+             VALUES ($1, $2, $3, $4, $5, $6, 1) \
+             ON CONFLICT (survey, kind, bucket, agent, queue, score) DO UPDATE SET n = {table}.n + 1"
         ))
-        .bind(created_at_ms.div_euclid(unit) * unit)
-        .bind(agent.unwrap_or(""))
-        .bind(queue.unwrap_or(""))
-        .bind(i64::from(happy))
-        .bind(i64::from(!happy))
+        .bind(a.survey)
+        .bind(a.kind)
+        .bind(bucket)
+        .bind(a.agent.unwrap_or(""))
+        .bind(a.queue.unwrap_or(""))
+        .bind(a.score)
         .execute(&mut *conn)
         .await?;
     }

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::model::{CallOutcome, DtmfSource, Rating};
+use crate::survey::ScaleKind;
 
 /// A throwaway SQLite database; the directory goes when this is dropped.
 pub(crate) struct TempSqlite {
@@ -115,6 +116,7 @@ both_backends!(
     comments_and_events,
     deliveries_claimed_once,
     tokens,
+    scales_counted_per_survey,
 );
 
 pub(crate) fn at(ms: i64) -> DateTime<Utc> {
@@ -129,8 +131,9 @@ pub(crate) fn rating(agent: Option<&str>, r: Rating, ms: i64) -> NewMeasurement 
         id: Uuid::now_v7(),
         created_at: at(ms),
         survey: "smiley".into(),
-        rating: r,
-        digit: if r == Rating::Happy { '1' } else { '2' },
+        kind: ScaleKind::Smiley,
+        score: smiley_score(r),
+        digits: if r == Rating::Happy { "1" } else { "2" }.into(),
         dtmf_source: DtmfSource::Rfc4733,
         agent: agent.map(str::to_owned),
         queue: Some("support".into()),
@@ -171,8 +174,9 @@ async fn round_trip(store: Store) {
         // Sub-millisecond precision is not kept; milliseconds are.
         created_at: at(T0 + 123) + chrono::Duration::microseconds(456),
         survey: "smiley".into(),
-        rating: Rating::Sad,
-        digit: '2',
+        kind: ScaleKind::Smiley,
+        score: 0,
+        digits: "2".into(),
         dtmf_source: DtmfSource::Info,
         agent: Some("O'Brien \"ob\"; DROP TABLE measurements; --".into()),
         queue: Some("billing ü".into()),
@@ -192,10 +196,10 @@ async fn round_trip(store: Store) {
             id: m.id,
             created_at: at(T0 + 123),
             survey: "smiley".into(),
-            kind: "smiley".into(),
+            kind: ScaleKind::Smiley,
             score: 0,
-            rating: Rating::Sad,
-            digit: '2',
+            rating: "sad".into(),
+            digit: "2".into(),
             dtmf_source: DtmfSource::Info,
             agent: m.agent.clone(),
             queue: m.queue.clone(),
@@ -224,7 +228,10 @@ async fn round_trip(store: Store) {
         .await
         .expect("get")
         .expect("found");
-    assert_eq!((got.score, got.rating, got.digit), (1, Rating::Happy, '1'));
+    assert_eq!(
+        (got.score, got.rating.as_str(), got.digit.as_str()),
+        (1, "happy", "1")
+    );
 }
 
 async fn insert_is_idempotent(store: Store) {
@@ -235,7 +242,7 @@ async fn insert_is_idempotent(store: Store) {
         .satisfaction(&Filter::default())
         .await
         .expect("counts");
-    assert_eq!(c, Counts { happy: 1, sad: 0 });
+    assert_eq!(c, Counts::smiley(1, 0));
 
     let rec = call(Some("ann"), CallOutcome::Rated, T0);
     store.record_call(&rec).await.expect("first record");
@@ -264,7 +271,7 @@ async fn satisfaction_counts(store: Store) {
         ..Filter::default()
     };
     let c = store.satisfaction(&ann).await.expect("counts");
-    assert_eq!(c, Counts { happy: 41, sad: 9 });
+    assert_eq!(c, Counts::smiley(41, 9));
     assert_eq!(c.total(), 50);
     assert_eq!(c.happy_pct(), Some(82.0));
 
@@ -272,7 +279,7 @@ async fn satisfaction_counts(store: Store) {
         .satisfaction(&Filter::default())
         .await
         .expect("counts");
-    assert_eq!(all, Counts { happy: 41, sad: 12 });
+    assert_eq!(all, Counts::smiley(41, 12));
 }
 
 async fn satisfaction_filters(store: Store) {
@@ -294,7 +301,7 @@ async fn satisfaction_filters(store: Store) {
             ..Filter::default()
         })
         .await,
-        Counts { happy: 1, sad: 0 }
+        Counts::smiley(1, 0)
     );
     // `from` is inclusive, `to` exclusive.
     assert_eq!(
@@ -304,7 +311,7 @@ async fn satisfaction_filters(store: Store) {
             ..Filter::default()
         })
         .await,
-        Counts { happy: 3, sad: 1 }
+        Counts::smiley(3, 1)
     );
     assert_eq!(
         count(Filter {
@@ -312,16 +319,16 @@ async fn satisfaction_filters(store: Store) {
             ..Filter::default()
         })
         .await,
-        Counts { happy: 0, sad: 1 }
+        Counts::smiley(0, 1)
     );
     assert_eq!(
         count(Filter {
             agent: Some("ann".into()),
-            rating: Some(Rating::Sad),
+            rating: Some("sad".into()),
             ..Filter::default()
         })
         .await,
-        Counts { happy: 0, sad: 1 }
+        Counts::smiley(0, 1)
     );
     assert_eq!(
         count(Filter {
@@ -352,8 +359,8 @@ async fn per_agent_ranking(store: Store) {
         names,
         [Some("bob"), Some("cat"), Some("dan"), Some("ann"), None]
     );
-    assert_eq!(rows[2].1, Counts { happy: 6, sad: 2 });
-    assert_eq!(rows[4].1, Counts { happy: 0, sad: 2 });
+    assert_eq!(rows[2].1, Counts::smiley(6, 2));
+    assert_eq!(rows[4].1, Counts::smiley(0, 2));
 
     let later = Filter {
         from: Some(at(T0 + 1)),
@@ -469,7 +476,7 @@ async fn pagination_is_stable_under_inserts(store: Store) {
     let (_, next) = store
         .list_measurements(
             &Filter {
-                rating: Some(Rating::Sad),
+                rating: Some("sad".into()),
                 ..Filter::default()
             },
             6,
@@ -488,7 +495,7 @@ async fn pagination_with_filter_and_ties(store: Store) {
 
     let ann_happy = Filter {
         agent: Some("ann".into()),
-        rating: Some(Rating::Happy),
+        rating: Some("happy".into()),
         ..Filter::default()
     };
     let ids = walk(&store, &ann_happy, 4).await;
@@ -532,7 +539,7 @@ async fn concurrent_writers(store: Store) {
         .satisfaction(&Filter::default())
         .await
         .expect("counts");
-    assert_eq!(c, Counts { happy: 30, sad: 10 });
+    assert_eq!(c, Counts::smiley(30, 10));
     assert_eq!(
         store.responses(&Filter::default()).await.expect("r").rated,
         40
@@ -610,7 +617,7 @@ async fn in_memory_sqlite_works() {
             .satisfaction(&Filter::default())
             .await
             .expect("counts"),
-        Counts { happy: 1, sad: 0 }
+        Counts::smiley(1, 0)
     );
 }
 
@@ -625,12 +632,12 @@ async fn unsupported_url_is_an_error() {
 
 #[test]
 fn ranking_is_exact() {
-    let a = Counts { happy: 1, sad: 2 };
-    let b = Counts { happy: 2, sad: 4 };
+    let a = Counts::smiley(1, 2);
+    let b = Counts::smiley(2, 4);
     // Same share: more ratings first.
-    assert_eq!(b.rank(&a), std::cmp::Ordering::Less);
-    assert_eq!(Counts { happy: 0, sad: 0 }.happy_pct(), None);
-    assert_eq!(Counts { happy: 41, sad: 9 }.happy_pct(), Some(82.0));
+    assert_eq!(b.rank(&a, ScaleKind::Smiley), std::cmp::Ordering::Less);
+    assert_eq!(Counts::smiley(0, 0).happy_pct(), None);
+    assert_eq!(Counts::smiley(41, 9).happy_pct(), Some(82.0));
 }
 
 /// Figures read from the rollups (with their hour and raw corrections) equal
@@ -680,18 +687,10 @@ async fn rollups_match_raw_counts(store: Store) {
                     && to.is_none_or(|e| t < e)
                     && agent.is_none_or(|a| m.agent.as_deref() == Some(a))
             };
-            let want = Counts {
-                happy: all
-                    .iter()
-                    .filter(inside)
-                    .filter(|m| m.rating == Rating::Happy)
-                    .count() as i64,
-                sad: all
-                    .iter()
-                    .filter(inside)
-                    .filter(|m| m.rating == Rating::Sad)
-                    .count() as i64,
-            };
+            let want = Counts::smiley(
+                all.iter().filter(inside).filter(|m| m.score == 1).count() as i64,
+                all.iter().filter(inside).filter(|m| m.score == 0).count() as i64,
+            );
             assert_eq!(
                 store.satisfaction(&f).await.expect("counts"),
                 want,
@@ -699,9 +698,9 @@ async fn rollups_match_raw_counts(store: Store) {
             );
             if agent.is_none() {
                 let per = store.per_agent(&f).await.expect("per agent");
-                let sum = per.iter().fold(Counts::default(), |a, (_, c)| Counts {
-                    happy: a.happy + c.happy,
-                    sad: a.sad + c.sad,
+                let sum = per.iter().fold(Counts::default(), |mut a, (_, c)| {
+                    a += *c;
+                    a
                 });
                 assert_eq!(sum, want);
             }
@@ -923,4 +922,267 @@ async fn tokens(store: Store) {
     );
     assert_eq!(store.token_scope(&secret).await.expect("scope"), None);
     assert!(!store.any_tokens().await.expect("any"));
+}
+
+/// A database written by the smiley-only schema (migrations 0001–0003)
+/// keeps its figures after the upgrade: its ratings are recounted into the
+/// per-survey tallies, as smiley answers of their survey.
+async fn upgrade_recounts_smiley_ratings(url: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.expect("connect");
+    let all = sqlx::migrate!("./migrations");
+    let old = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            all.migrations
+                .iter()
+                .filter(|m| m.version <= 3)
+                .cloned()
+                .collect(),
+        ),
+        ..sqlx::migrate!("./migrations")
+    };
+    old.run(&pool).await.expect("old schema");
+    // Rows as the smiley-only code wrote them: two happy, one sad for ann
+    // an hour apart, one sad without an agent.
+    for (i, (agent, rating, ms)) in [
+        (Some("ann"), "happy", T0),
+        (Some("ann"), "happy", T0 + 3_600_000),
+        (Some("ann"), "sad", T0 + 3_600_000),
+        (None, "sad", T0 + 86_400_000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        sqlx::query(
+            "INSERT INTO measurements (id, created_at, survey, kind, score, rating, digit, \
+             dtmf_source, agent, queue, original_call_id, sip_call_id, caller) \
+             VALUES ($1, $2, 'smiley', 'smiley', $3, $4, $5, 'rfc4733', $6, 'support', NULL, $7, NULL)",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(ms)
+        .bind(i64::from(rating == "happy"))
+        .bind(rating)
+        .bind(if rating == "happy" { "1" } else { "2" })
+        .bind(agent)
+        .bind(format!("old-{i}@pbx"))
+        .execute(&pool)
+        .await
+        .expect("old row");
+    }
+    pool.close().await;
+
+    let store = Store::connect(url).await.expect("upgrade");
+    let smiley = Filter {
+        survey: Some("smiley".into()),
+        kind: Some(ScaleKind::Smiley),
+        ..Filter::default()
+    };
+    assert_eq!(
+        store.satisfaction(&smiley).await.expect("counts"),
+        Counts::smiley(2, 2)
+    );
+    let per = store.per_agent(&smiley).await.expect("per agent");
+    assert_eq!(per[0], (Some("ann".into()), Counts::smiley(2, 1)));
+    // Whole days and hours come from the recounted tallies.
+    let day = Filter {
+        from: Some(at(T0 - 12 * 3_600_000)),
+        to: Some(at(T0 + 12 * 3_600_000)),
+        ..smiley.clone()
+    };
+    assert_eq!(
+        store.satisfaction(&day).await.expect("counts"),
+        Counts::smiley(2, 1)
+    );
+    let listed = store
+        .list_measurements(&smiley, 10, None)
+        .await
+        .expect("list")
+        .0;
+    assert_eq!(listed.len(), 4);
+    assert!(listed.iter().all(|m| m.kind == ScaleKind::Smiley));
+    // New answers go on counting where the old ones left off.
+    insert_many(&store, Some("ann"), Rating::Happy, 1, T0).await;
+    assert_eq!(
+        store.satisfaction(&smiley).await.expect("counts"),
+        Counts::smiley(3, 2)
+    );
+}
+
+#[tokio::test]
+async fn upgrade_from_smiley_only_schema_sqlite() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    upgrade_recounts_smiley_ratings(&url).await;
+}
+
+#[tokio::test]
+async fn upgrade_from_smiley_only_schema_postgres() {
+    let Some(mut admin) = pg_admin().await else {
+        eprintln!("note: PostgreSQL not reachable; skipping the upgrade test on postgres");
+        return;
+    };
+    let db = format!("smileyd_test_{}", Uuid::now_v7().simple());
+    admin
+        .execute(format!("CREATE DATABASE {db}").as_str())
+        .await
+        .expect("create test database");
+    let url = format!("{}/{db}", pg_base());
+    // Not spawned (sqlx's Acquire futures are not Send enough for that):
+    // a panic is caught here so the database is dropped either way.
+    let r = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+        upgrade_recounts_smiley_ratings(&url),
+    ))
+    .await;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str())
+        .await
+        .expect("drop test database");
+    if let Err(panic) = r {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// Answers on every scale, per survey: each survey's counts hold only its
+/// own answers, the kind keeps a changed scale apart, and windows read from
+/// the tallies equal a plain count.
+async fn scales_counted_per_survey(store: Store) {
+    let mk = |survey: &str, kind: ScaleKind, score: u8, agent: &str, ms: i64| NewMeasurement {
+        id: Uuid::now_v7(),
+        created_at: at(ms),
+        survey: survey.into(),
+        kind,
+        score,
+        digits: score.to_string(),
+        dtmf_source: DtmfSource::Info,
+        agent: Some(agent.into()),
+        queue: Some("q".into()),
+        original_call_id: None,
+        sip_call_id: format!("{}@pbx", Uuid::now_v7().simple()),
+        caller: None,
+    };
+    let mut all = Vec::new();
+    for i in 0..300i64 {
+        let ms = T0 + (i * 7_919_311) % (9 * 86_400_000) - 2 * 86_400_000;
+        let agent = if i % 3 == 0 { "ann" } else { "bob" };
+        let m = match i % 3 {
+            0 => mk("csat", ScaleKind::Csat, 1 + (i % 5) as u8, agent, ms),
+            1 => mk("nps", ScaleKind::Nps, (i % 11) as u8, agent, ms),
+            // Same name as the nps survey, older scale: kept apart by kind.
+            _ => mk("nps", ScaleKind::Csat, 1 + (i % 5) as u8, agent, ms),
+        };
+        store.insert_measurement(&m).await.expect("insert");
+        all.push(m);
+    }
+    for (survey, kind) in [
+        ("csat", ScaleKind::Csat),
+        ("nps", ScaleKind::Nps),
+        ("nps", ScaleKind::Csat),
+    ] {
+        for (from, to) in [
+            (None, None),
+            (
+                Some(T0 + 1_234),
+                Some(T0 + 3 * 86_400_000 + 5 * 3_600_000 + 17),
+            ),
+        ] {
+            let f = Filter {
+                survey: Some(survey.into()),
+                kind: Some(kind),
+                from: from.map(at),
+                to: to.map(at),
+                ..Filter::default()
+            };
+            let mut want = Counts::default();
+            for m in all.iter().filter(|m| {
+                let t = m.created_at.timestamp_millis();
+                m.survey == survey
+                    && m.kind == kind
+                    && from.is_none_or(|f| t >= f)
+                    && to.is_none_or(|e| t < e)
+            }) {
+                want.by_score[usize::from(m.score)] += 1;
+            }
+            assert!(want.total() > 0);
+            assert_eq!(
+                store.satisfaction(&f).await.expect("counts"),
+                want,
+                "{survey} {kind:?} {from:?}..{to:?}"
+            );
+            let per = store.per_agent(&f).await.expect("per agent");
+            let sum = per.iter().fold(Counts::default(), |mut a, (_, c)| {
+                a += *c;
+                a
+            });
+            assert_eq!(sum, want);
+        }
+    }
+    // A CSAT rating filter keeps that score only.
+    let fives = Filter {
+        survey: Some("csat".into()),
+        kind: Some(ScaleKind::Csat),
+        rating: Some("5".into()),
+        ..Filter::default()
+    };
+    let c = store.satisfaction(&fives).await.expect("counts");
+    assert_eq!(c.total(), c.of(5));
+    assert_eq!(
+        store.survey_kind("csat").await.expect("kind"),
+        Some(ScaleKind::Csat)
+    );
+    assert_eq!(store.survey_kind("never").await.expect("kind"), None);
+}
+
+#[test]
+fn figures_per_scale() {
+    // CSAT: the published example, 160 of 200 rate 4 or 5.
+    let csat = Counts::from_scores(&[(5, 100), (4, 60), (3, 20), (2, 12), (1, 8)]);
+    assert_eq!(csat.total(), 200);
+    assert_eq!(csat.csat_pct(), Some(80.0));
+    assert_eq!(csat.dsat_pct(), Some(10.0));
+    // NPS: 5 promoters, 2 passives, 3 detractors of 10 → +20.
+    let nps = Counts::from_scores(&[(10, 2), (9, 3), (8, 1), (7, 1), (6, 1), (3, 1), (0, 1)]);
+    assert_eq!(
+        (nps.promoters(), nps.passives(), nps.detractors()),
+        (5, 2, 3)
+    );
+    assert_eq!(nps.nps(), Some(20.0));
+    assert_eq!(Counts::from_scores(&[(0, 4)]).nps(), Some(-100.0));
+    assert_eq!(Counts::from_scores(&[(10, 4)]).nps(), Some(100.0));
+    assert_eq!(Counts::default().nps(), None);
+    assert_eq!(Counts::default().csat_pct(), None);
+    // Ranked by NPS, exactly: +20 over 10 beats +0 over 2, more answers break ties.
+    let zero = Counts::from_scores(&[(10, 1), (0, 1)]);
+    assert_eq!(nps.rank(&zero, ScaleKind::Nps), std::cmp::Ordering::Less);
+    let twice = Counts::from_scores(&[(10, 2), (0, 2)]);
+    assert_eq!(twice.rank(&zero, ScaleKind::Nps), std::cmp::Ordering::Less);
+    // Ranked by CSAT %: 80 % beats 50 %.
+    let half = Counts::from_scores(&[(5, 1), (1, 1)]);
+    assert_eq!(csat.rank(&half, ScaleKind::Csat), std::cmp::Ordering::Less);
+}
+
+#[test]
+fn journal_lines_of_every_age_load() {
+    // Written before scales: a smiley rating and one digit.
+    let old = r#"{"id":"0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b","created_at":"2024-11-23T12:00:00Z","survey":"smiley","rating":"sad","digit":"2","dtmf_source":"info","agent":"ann","queue":null,"original_call_id":null,"sip_call_id":"c@pbx","caller":null}"#;
+    let m: NewMeasurement = serde_json::from_str(old).expect("old line");
+    assert_eq!(
+        (m.kind, m.score, m.digits.as_str(), m.rating()),
+        (ScaleKind::Smiley, 0, "2", "sad".to_string())
+    );
+    // Now: any scale, the keys as pressed.
+    let nps = NewMeasurement {
+        kind: ScaleKind::Nps,
+        score: 10,
+        digits: "10".into(),
+        ..m.clone()
+    };
+    let line = serde_json::to_string(&nps).expect("serialise");
+    let back: NewMeasurement = serde_json::from_str(&line).expect("new line");
+    assert_eq!(back, nps);
+    assert_eq!(back.rating(), "10");
+    // A score off its scale is refused.
+    let bad = line.replace(r#""score":10"#, r#""score":11"#);
+    assert!(serde_json::from_str::<NewMeasurement>(&bad).is_err());
+    let none = old.replace(r#""rating":"sad","#, "");
+    assert!(serde_json::from_str::<NewMeasurement>(&none).is_err());
 }

@@ -14,8 +14,10 @@ async fn document_covers_every_operation() {
         ("/healthz", &["get"][..]),
         ("/metrics", &["get"]),
         ("/api/openapi.json", &["get"]),
+        ("/api/v1/surveys", &["get"]),
         ("/api/v1/satisfaction", &["get"]),
         ("/api/v1/agents", &["get"]),
+        ("/api/v1/queues", &["get"]),
         ("/api/v1/timeseries", &["get"]),
         ("/api/v1/responses", &["get"]),
         ("/api/v1/measurements", &["get"]),
@@ -29,12 +31,21 @@ async fn document_covers_every_operation() {
             "/api/v1/webhooks/deliveries/{webhook_id}/{event_id}/retry",
             &["post"],
         ),
+        ("/api/v1/prompts", &["get"]),
+        (
+            "/api/v1/prompts/{language}/{name}",
+            &["get", "put", "delete"],
+        ),
+        (
+            "/api/v1/prompts/{language}/{survey}/{name}",
+            &["get", "put", "delete"],
+        ),
     ] {
         for m in methods {
             assert!(doc["paths"][path][m].is_object(), "{m} {path} undocumented");
         }
     }
-    assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(15));
+    assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(20));
     assert!(doc["components"]["schemas"]["ErrorJson"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
