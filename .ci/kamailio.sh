@@ -48,7 +48,7 @@ fail() {
 
 # Running, not exited (an exited child stays a zombie until reaped).
 alive() {
-  [[ -r "/proc/$1/stat" ]] && ! awk '{ exit ($3 == "Z") ? 0 : 1 }' "/proc/$1/stat"
+  [[ -r "/proc/$1/stat" ]] && ! awk '{ exit ($3 == "Z") ? 0 : 1 }' "/proc/$1/stat" 2>/dev/null
 }
 
 stop_pid() {
