@@ -46,6 +46,8 @@ pub async fn choose(state: &ApiState, params: &Params) -> Result<Chosen, ApiErro
     let catalog = state.surveys.get();
     let name = params
         .string("survey")
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
         .unwrap_or_else(|| catalog.default_survey.clone());
     if let Some((name, kind)) = catalog.find(&name) {
         return Ok(Chosen {
