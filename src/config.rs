@@ -707,17 +707,51 @@ fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
         message: e.to_string(),
     })?;
     toml::from_str(&text).map_err(|e| {
-        // toml's message names the key; add the line so the admin finds it.
-        let line = e
-            .span()
-            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+        // Add the line and the key so the admin finds it: toml's message
+        // names an unknown key but not the key of a value of the wrong type.
+        let at = e.span().map(|s| s.start.min(text.len()));
+        let line = at
+            .map(|at| text[..at].matches('\n').count() + 1)
             .map(|l| format!("line {l}: "))
+            .unwrap_or_default();
+        let key = at
+            .and_then(|at| key_at(&text, at))
+            .map(|k| format!("{k}: "))
             .unwrap_or_default();
         ConfigError::File {
             file,
-            message: format!("{line}{}", e.message()),
+            message: format!("{line}{key}{}", e.message()),
         }
     })
+}
+
+/// The dotted key (with its [table]) of the `key = value` line holding
+/// byte `at` of a TOML text; None when that line is not one.
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let keyish = |k: &str| {
+        !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.\"' ".contains(&b))
+    };
+    let start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+    let end = text.get(at..)?.find('\n').map_or(text.len(), |i| at + i);
+    let key = text[start..end].split_once('=')?.0.trim();
+    if !keyish(key) {
+        return None;
+    }
+    let header = |l: &str| {
+        let inner = l.strip_prefix("[[").or_else(|| l.strip_prefix('['))?;
+        let (name, rest) = inner.split_once(']')?;
+        let rest = rest.strip_prefix(']').unwrap_or(rest).trim();
+        (keyish(name.trim()) && (rest.is_empty() || rest.starts_with('#')))
+            .then(|| name.trim().to_string())
+    };
+    Some(
+        match text[..start].lines().rev().find_map(|l| header(l.trim())) {
+            Some(table) => format!("{table}.{key}"),
+            None => key.to_string(),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -754,6 +788,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("line 4") && e.contains("symetric_rtp"), "{e}");
+        let e = load_str("[survey]\nattempts = 3\ndigit_timeout_ms = \"soon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 3") && e.contains("survey.digit_timeout_ms"),
+            "{e}"
+        );
         let e = load_str("rtp_ports = \"20000-100\"\n")
             .unwrap_err()
             .to_string();

@@ -40,6 +40,9 @@ pub fn rtp_range() -> (u16, u16) {
     (lo, lo + 199)
 }
 
+/// The config file's name in the daemon's directory.
+const CONFIG_FILE: &str = "smileyd.toml";
+
 /// The daemon's nested config keys (written as TOML per test).
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -233,7 +236,7 @@ impl Daemon {
         };
         let recordings = dir.path().join("recordings");
         std::fs::create_dir_all(&recordings).unwrap();
-        let config = dir.path().join("smileyd.toml");
+        let config = dir.path().join(CONFIG_FILE);
         std::fs::write(&config, opts.settings.toml()).unwrap();
         let (database_url, pg_database) = test_database(dir.path());
         let log = dir.path().join("smileyd.log");
@@ -359,6 +362,19 @@ impl Daemon {
         }
         self.child = Some(spawn(&self.args, self.dir.path(), &self.log));
         self.wait_ready(Duration::from_secs(15)).await;
+    }
+
+    /// The file given as --config.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join(CONFIG_FILE)
+    }
+
+    /// Replace the config file (read again on SIGHUP or restart), through a
+    /// rename so the daemon never reads half a file.
+    pub fn write_config(&self, toml: &str) {
+        let tmp = self.dir.path().join(format!("{CONFIG_FILE}.new"));
+        std::fs::write(&tmp, toml).unwrap();
+        std::fs::rename(&tmp, self.config_path()).unwrap();
     }
 
     pub fn pid(&self) -> Option<u32> {
