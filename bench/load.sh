@@ -25,7 +25,7 @@ BENCH="$ROOT/bench"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 export CARGO_TARGET_DIR="$TARGET_DIR"
 SMILEYD="${SMILEYD:-$TARGET_DIR/release/smileyd}"  # SMILEYD=path: another build (e.g. an older commit)
-LOADGEN="$TARGET_DIR/release/smiley-load"
+LOADGEN="${LOADGEN:-$TARGET_DIR/release/smiley-load}"  # LOADGEN=path: another build of the generator
 PCAP_DIR=/usr/share/sip-tester
 
 ORIG_ARGS=("$@")
@@ -342,7 +342,7 @@ main() {
     echo "sipp: $({ sipp -v 2>&1 || true; } | grep -m1 -o 'SIPp v[^ ]*' || echo '?')"
     echo "steps: $STEPS (key after ${HOLD_MS} ms, ramp ${RAMP_SECS} s); rates: ${RATES:-none} (${RATE_SECS} s each, key after ${RATE_HOLD_MS} ms)"
     echo "command: bench/load.sh ${ORIG_ARGS[*]}"
-    echo "priority: ${NICE:+nice $NICE for smileyd and the generators}${NICE:-default}${RT:+; smileyd under SCHED_FIFO $RT}${RTP_FIFO:+; RTP pacing threads under SCHED_FIFO $RTP_FIFO}"
+    echo "priority: $([[ -n "$NICE" ]] && echo "nice $NICE for smileyd and the generators" || echo default)${RT:+; smileyd under SCHED_FIFO $RT}${RTP_FIFO:+; RTP pacing threads under SCHED_FIFO $RTP_FIFO}"
     echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   } | tee "$OUT/machine.txt" >&2
   local failed=0 gen n rate
