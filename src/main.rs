@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use clap::Parser;
 use tokio::sync::mpsc;
 
 use smileyd::api;
@@ -18,7 +17,7 @@ use smileyd::sip::{Endpoint, SipSettings, Transport};
 use smileyd::store::{spawn_retention_sweeper, Scope, Store};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::parse_noting_sources();
     tracing_subscriber::fmt()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)

@@ -227,12 +227,12 @@ async fn sighup_with_an_invalid_file_keeps_the_last_good_config_and_logs_why() {
         (
             "happy and sad share a key",
             "[survey]\nhappy_key = \"1\"\nsad_key = \"1\"\n".into(),
-            vec!["survey.sad_key"],
+            vec![&file, "line 3: survey.sad_key: shares a key with happy_key"],
         ),
         (
             "value out of range",
             format!("{head}attempts = 0\n"),
-            vec!["survey.attempts"],
+            vec![&file, "line 4: survey.attempts: must be between 1 and 10"],
         ),
     ];
     for (what, text, needles) in &cases {
@@ -340,7 +340,7 @@ fn start_with_file(dir: &Path, config: &str) -> (ExitStatus, String) {
 /// as serving.
 #[test]
 fn invalid_file_at_start_up_stops_with_the_file_line_and_key() {
-    let cases: [(&str, &str, &str, &str); 3] = [
+    let cases: [(&str, &str, &str, &str); 5] = [
         (
             "value of the wrong type",
             "[survey]\nattempts = 3\ndigit_timeout_ms = \"soon\"\n",
@@ -358,6 +358,18 @@ fn invalid_file_at_start_up_stops_with_the_file_line_and_key() {
             "default_survey = \"quick\"\n\n[surveys.quick]\nkind = \"csat\"\nattempts = \"two\"\n",
             "line 5",
             "surveys.quick.attempts",
+        ),
+        (
+            "value out of range in a named survey",
+            "default_survey = \"quick\"\n\n[surveys.quick]\nkind = \"csat\"\nattempts = 0\n",
+            "line 5",
+            "surveys.quick.attempts: must be between 1 and 10",
+        ),
+        (
+            "value out of range inherited by a named survey",
+            "[survey]\nattempts = 0\n\n[surveys.quick]\nkind = \"csat\"\n",
+            "line 2",
+            "survey.attempts: must be between 1 and 10 (inherited by surveys.quick)",
         ),
     ];
     for (what, config, line, key) in cases {
