@@ -97,6 +97,8 @@ async fn sqlite_session(conn: &mut AnyConnection, busy_ms: u64) -> Result<(), sq
         .await?;
     conn.execute("PRAGMA synchronous = FULL").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
+    // Commits never checkpoint; the store's checkpoint task does (checkpoint.rs).
+    conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
     Ok(())
 }
 

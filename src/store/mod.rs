@@ -8,6 +8,7 @@
 mod batch;
 mod bulk;
 mod call;
+mod checkpoint;
 mod comment;
 mod connect;
 mod counts;
@@ -55,6 +56,8 @@ pub struct Store {
     events: Arc<watch::Sender<u64>>,
     /// The group-commit writer (see `batch`), started on first use.
     group: batch::GroupQueue,
+    /// Held by every clone: the WAL checkpoint task stops with the last one.
+    alive: Arc<()>,
 }
 
 impl Store {
@@ -68,11 +71,16 @@ impl Store {
     /// `[database]` configuration.
     pub async fn connect_with(url: &str, opts: &ConnectOptions) -> Result<Store, StoreError> {
         let (pool, backend) = connect::open(url, opts).await?;
+        let alive = Arc::new(());
+        if backend == Backend::Sqlite {
+            checkpoint::spawn(pool.clone(), &alive);
+        }
         Ok(Store {
             pool,
             backend,
             events: Arc::new(watch::Sender::new(0)),
             group: Default::default(),
+            alive,
         })
     }
 

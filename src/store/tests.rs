@@ -1186,3 +1186,39 @@ fn journal_lines_of_every_age_load() {
     let none = old.replace(r#""rating":"sad","#, "");
     assert!(serde_json::from_str::<NewMeasurement>(&none).is_err());
 }
+
+#[tokio::test]
+async fn commits_never_checkpoint_and_the_background_task_does() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("wal.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::connect(&url).await.expect("open");
+    let mut conn = store.pool.acquire().await.expect("conn");
+    let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("wal_autocheckpoint");
+    assert_eq!(auto, 0, "a commit must not checkpoint");
+    drop(conn);
+    // Let the task copy the migrations over, then write well past the
+    // 1000 pages at which SQLite would checkpoint by itself.
+    tokio::time::sleep(checkpoint::CHECKPOINT_EVERY * 3).await;
+    let before = std::fs::metadata(&path).expect("db").len();
+    for i in 0..600 {
+        let agent = format!("agent-{i}");
+        let m = rating(Some(&agent), Rating::Happy, T0 + i64::from(i) * 3_600_000);
+        store.insert_measurement(&m).await.expect("insert");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = std::fs::metadata(&path).expect("db").len();
+        if now > before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file never grew ({before} bytes): nothing checkpointed the WAL"
+        );
+        tokio::time::sleep(checkpoint::CHECKPOINT_EVERY).await;
+    }
+}
