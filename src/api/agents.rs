@@ -13,8 +13,7 @@ use super::etag::Tag;
 use super::params::Params;
 use super::schema::ScaleKindName;
 use super::state::ApiState;
-use super::survey::{choose, tag_key, Chosen};
-use crate::store::{Counts, Filter};
+use super::survey::{resolve, Chosen, Resolved};
 use crate::survey::ScaleKind;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -52,34 +51,37 @@ pub struct QueuesJson {
 }
 
 /// What a league table request found.
-enum League {
+enum League<T> {
     NotModified(Response),
     Rows {
         chosen: Chosen,
         tag: Tag,
-        rows: Vec<(Option<String>, Counts)>,
+        items: Vec<T>,
     },
 }
 
 /// Per-agent or per-queue rows of one survey, ranked by the store, less
-/// those with fewer than `min_responses` answers.
-async fn league(
+/// those with fewer than `min_responses` answers, each made into `item`.
+async fn league<T>(
     state: &ApiState,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
     params: &Params,
     by_queue: bool,
-) -> Result<League, ApiError> {
+    item: impl Fn(Option<String>, FiguresJson) -> T,
+) -> Result<League<T>, ApiError> {
     let other = if by_queue { "agent" } else { "queue" };
     let params = params.only(&["survey", other, "from", "to", "min_responses"])?;
-    let filter = params.filter()?;
     let min = params.count("min_responses")?.unwrap_or(0);
-    let chosen = choose(state, params).await?;
-    let filter: Filter = chosen.narrow(filter);
-    let tag = Tag::versioned(state, &tag_key(uri, &chosen)).await?;
-    if tag.matches(headers) {
-        return Ok(League::NotModified(tag.not_modified()));
-    }
+    let (chosen, filter, tag) = match resolve(state, uri, headers, params, params.filter()?).await?
+    {
+        Resolved::Fresh {
+            chosen,
+            filter,
+            tag,
+        } => (chosen, filter, tag),
+        Resolved::NotModified(r) => return Ok(League::NotModified(r)),
+    };
     let rows = if by_queue {
         state.store_call(state.store.per_queue(&filter)).await?
     } else {
@@ -87,11 +89,12 @@ async fn league(
     };
     // Rows are already ranked by the store; this drops those with too few
     // answers for their figure to mean much.
-    let rows = rows
+    let items = rows
         .into_iter()
         .filter(|(_, c)| u64::try_from(c.total()).unwrap_or(0) >= min)
+        .map(|(name, c)| item(name, FiguresJson::of(chosen.kind, c)))
         .collect();
-    Ok(League::Rows { chosen, tag, rows })
+    Ok(League::Rows { chosen, tag, items })
 }
 
 /// One survey's figures per agent, best first.
@@ -123,17 +126,11 @@ pub async fn agents(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let (chosen, tag, rows) = match league(&state, &uri, &headers, &params, false).await? {
-        League::Rows { chosen, tag, rows } => (chosen, tag, rows),
+    let item = |agent, figures| AgentJson { agent, figures };
+    let (chosen, tag, items) = match league(&state, &uri, &headers, &params, false, item).await? {
+        League::Rows { chosen, tag, items } => (chosen, tag, items),
         League::NotModified(r) => return Ok(r),
     };
-    let items = rows
-        .into_iter()
-        .map(|(agent, c)| AgentJson {
-            agent,
-            figures: FiguresJson::of(chosen.kind, c),
-        })
-        .collect();
     Ok(tag.attach(Json(AgentsJson {
         survey: chosen.name,
         kind: chosen.kind,
@@ -170,17 +167,11 @@ pub async fn queues(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let (chosen, tag, rows) = match league(&state, &uri, &headers, &params, true).await? {
-        League::Rows { chosen, tag, rows } => (chosen, tag, rows),
+    let item = |queue, figures| QueueJson { queue, figures };
+    let (chosen, tag, items) = match league(&state, &uri, &headers, &params, true, item).await? {
+        League::Rows { chosen, tag, items } => (chosen, tag, items),
         League::NotModified(r) => return Ok(r),
     };
-    let items = rows
-        .into_iter()
-        .map(|(queue, c)| QueueJson {
-            queue,
-            figures: FiguresJson::of(chosen.kind, c),
-        })
-        .collect();
     Ok(tag.attach(Json(QueuesJson {
         survey: chosen.name,
         kind: chosen.kind,

@@ -8,10 +8,9 @@ use axum::Json;
 use serde::Serialize;
 
 use super::error::{ApiError, ErrorJson};
-use super::etag::Tag;
 use super::params::Params;
 use super::state::ApiState;
-use super::survey::{choose, tag_key};
+use super::survey::{resolve, Resolved};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ResponsesJson {
@@ -56,13 +55,15 @@ pub async fn responses(
     params: Params,
 ) -> Result<Response, ApiError> {
     let params = params.only(&["survey", "agent", "queue", "from", "to"])?;
-    let filter = params.filter()?;
-    let chosen = choose(&state, params).await?;
-    let filter = chosen.narrow(filter);
-    let tag = Tag::versioned(&state, &tag_key(&uri, &chosen)).await?;
-    if tag.matches(&headers) {
-        return Ok(tag.not_modified());
-    }
+    let (chosen, filter, tag) =
+        match resolve(&state, &uri, &headers, params, params.filter()?).await? {
+            Resolved::Fresh {
+                chosen,
+                filter,
+                tag,
+            } => (chosen, filter, tag),
+            Resolved::NotModified(r) => return Ok(r),
+        };
     let r = state.store_call(state.store.responses(&filter)).await?;
     Ok(tag.attach(Json(ResponsesJson {
         survey: chosen.name,

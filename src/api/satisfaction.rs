@@ -9,11 +9,10 @@ use serde::Serialize;
 
 use super::counts::FiguresJson;
 use super::error::{ApiError, ErrorJson};
-use super::etag::Tag;
 use super::params::Params;
 use super::schema::ScaleKindName;
 use super::state::ApiState;
-use super::survey::{choose, tag_key};
+use super::survey::{resolve, Resolved};
 use crate::store::Filter;
 use crate::survey::ScaleKind;
 
@@ -60,13 +59,15 @@ pub async fn satisfaction(
     params: Params,
 ) -> Result<Response, ApiError> {
     let params = params.only(&["survey", "agent", "queue", "from", "to"])?;
-    let filter = params.filter()?;
-    let chosen = choose(&state, params).await?;
-    let filter = chosen.narrow(filter);
-    let tag = Tag::versioned(&state, &tag_key(&uri, &chosen)).await?;
-    if tag.matches(&headers) {
-        return Ok(tag.not_modified());
-    }
+    let (chosen, filter, tag) =
+        match resolve(&state, &uri, &headers, params, params.filter()?).await? {
+            Resolved::Fresh {
+                chosen,
+                filter,
+                tag,
+            } => (chosen, filter, tag),
+            Resolved::NotModified(r) => return Ok(r),
+        };
     let counts = state.store_call(state.store.satisfaction(&filter)).await?;
     let group = match filter.agent {
         Some(_) => {

@@ -4,12 +4,13 @@
 //! says which (`survey`, `kind`). GET /api/v1/surveys lists them.
 
 use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
 use super::error::{ApiError, ErrorJson};
-use super::etag::request_key;
+use super::etag::{request_key, Tag};
 use super::params::Params;
 use super::schema::ScaleKindName;
 use super::state::ApiState;
@@ -72,8 +73,42 @@ pub async fn choose(state: &ApiState, params: &Params) -> Result<Chosen, ApiErro
 }
 
 /// The ETag key of a figure request: the URL and the survey it resolved to.
-pub fn tag_key(uri: &axum::http::Uri, chosen: &Chosen) -> String {
+pub fn tag_key(uri: &Uri, chosen: &Chosen) -> String {
     format!("{}\n{}", request_key(uri), chosen.key())
+}
+
+/// A figure request resolved to its survey.
+pub enum Resolved {
+    /// The client's copy is current: the 304 to send.
+    NotModified(Response),
+    /// The survey, the filter narrowed to it, and the answer's ETag.
+    Fresh {
+        chosen: Chosen,
+        filter: Filter,
+        tag: Tag,
+    },
+}
+
+/// Chooses the survey of a figure request, narrows `filter` to it and
+/// checks `If-None-Match` against the ETag of the URL and that survey.
+pub async fn resolve(
+    state: &ApiState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    params: &Params,
+    filter: Filter,
+) -> Result<Resolved, ApiError> {
+    let chosen = choose(state, params).await?;
+    let filter = chosen.narrow(filter);
+    let tag = Tag::versioned(state, &tag_key(uri, &chosen)).await?;
+    if tag.matches(headers) {
+        return Ok(Resolved::NotModified(tag.not_modified()));
+    }
+    Ok(Resolved::Fresh {
+        chosen,
+        filter,
+        tag,
+    })
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
