@@ -66,6 +66,10 @@ impl Default for Histogram {
 /// committed (database or journal), per rated call.
 pub static KEYPRESS_COMMIT: Histogram = Histogram::new();
 
+/// Database write transactions (ratings, comments, call records), commit
+/// included, whether they succeeded or not.
+pub static DB_WRITE: Histogram = Histogram::new();
+
 #[cfg(test)]
 mod tests {
     use super::*;

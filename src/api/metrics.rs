@@ -12,11 +12,27 @@ use crate::call::{answers_snapshot, ACTIVE_CALLS, OUTCOMES, RATINGS_HAPPY, RATIN
 use crate::journal::{JOURNALED, REPLAYED};
 use crate::media::stats as media;
 use crate::sip::stats as sip;
-use crate::store::write_latency;
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A family whose label sets are fixed: `("", v)` is the unlabelled sample.
+fn fixed<T: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: &[(&str, T)],
+) {
+    family(out, name, kind, help);
+    for (labels, v) in samples {
+        let _ = match labels.is_empty() {
+            true => writeln!(out, "{name} {v}"),
+            false => writeln!(out, "{name}{{{labels}}} {v}"),
+        };
+    }
 }
 
 /// Label values are ours or bounded SIP tokens; escape anyway.
@@ -27,51 +43,42 @@ fn esc(v: &str) -> String {
 }
 
 pub fn render() -> String {
-    let mut o = String::new();
-    family(
-        &mut o,
+    let mut out = String::new();
+    let o = &mut out;
+    fixed(
+        o,
         "smileyd_active_calls",
         "gauge",
         "Calls in progress.",
+        &[("", ACTIVE_CALLS.load(Relaxed))],
     );
-    let _ = writeln!(o, "smileyd_active_calls {}", ACTIVE_CALLS.load(Relaxed));
-
-    family(
-        &mut o,
+    let outcomes =
+        ["rated", "no_input", "hung_up", "failed"].map(|outcome| format!("outcome=\"{outcome}\""));
+    let outcomes: Vec<(&str, u64)> = outcomes
+        .iter()
+        .zip(&OUTCOMES)
+        .map(|(labels, n)| (labels.as_str(), n.load(Relaxed)))
+        .collect();
+    fixed(
+        o,
         "smileyd_calls_total",
         "counter",
         "Finished survey calls by outcome.",
+        &outcomes,
     );
-    for (i, outcome) in ["rated", "no_input", "hung_up", "failed"]
-        .iter()
-        .enumerate()
-    {
-        let _ = writeln!(
-            o,
-            "smileyd_calls_total{{outcome=\"{outcome}\"}} {}",
-            OUTCOMES[i].load(Relaxed)
-        );
-    }
-
-    family(
-        &mut o,
+    fixed(
+        o,
         "smileyd_ratings_total",
         "counter",
         "Smiley ratings committed by value.",
-    );
-    let _ = writeln!(
-        o,
-        "smileyd_ratings_total{{rating=\"happy\"}} {}",
-        RATINGS_HAPPY.load(Relaxed)
-    );
-    let _ = writeln!(
-        o,
-        "smileyd_ratings_total{{rating=\"sad\"}} {}",
-        RATINGS_SAD.load(Relaxed)
+        &[
+            ("rating=\"happy\"", RATINGS_HAPPY.load(Relaxed)),
+            ("rating=\"sad\"", RATINGS_SAD.load(Relaxed)),
+        ],
     );
 
     family(
-        &mut o,
+        o,
         "smileyd_answers_total",
         "counter",
         "Answers committed, by survey, scale and score.",
@@ -84,166 +91,112 @@ pub fn render() -> String {
         );
     }
 
-    family(
-        &mut o,
+    fixed(
+        o,
         "smileyd_comments_total",
         "counter",
         "Recorded comments: stored with their rating, or dropped (directory, disk, store).",
-    );
-    let _ = writeln!(
-        o,
-        "smileyd_comments_total{{result=\"stored\"}} {}",
-        media::COMMENTS_STORED.load(Relaxed)
-    );
-    let _ = writeln!(
-        o,
-        "smileyd_comments_total{{result=\"dropped\"}} {}",
-        media::COMMENTS_DROPPED.load(Relaxed)
+        &[
+            ("result=\"stored\"", media::COMMENTS_STORED.load(Relaxed)),
+            ("result=\"dropped\"", media::COMMENTS_DROPPED.load(Relaxed)),
+        ],
     );
 
     let snap = sip::snapshot();
-    family(
-        &mut o,
-        "smileyd_sip_requests_total",
-        "counter",
-        "SIP requests by direction and method.",
-    );
-    for (dir, kind, key, n) in snap.iter().filter(|s| s.1 == "request") {
-        let _ = kind;
-        let _ = writeln!(
-            o,
-            "smileyd_sip_requests_total{{direction=\"{dir}\",method=\"{}\"}} {n}",
-            esc(key)
-        );
+    for (what, name, help, label) in [
+        (
+            "request",
+            "smileyd_sip_requests_total",
+            "SIP requests by direction and method.",
+            "method",
+        ),
+        (
+            "response",
+            "smileyd_sip_responses_total",
+            "SIP responses by direction and status code.",
+            "code",
+        ),
+    ] {
+        family(o, name, "counter", help);
+        for (dir, _, key, n) in snap.iter().filter(|s| s.1 == what) {
+            let _ = writeln!(
+                o,
+                "{name}{{direction=\"{dir}\",{label}=\"{}\"}} {n}",
+                esc(key)
+            );
+        }
     }
-    family(
-        &mut o,
-        "smileyd_sip_responses_total",
-        "counter",
-        "SIP responses by direction and status code.",
-    );
-    for (dir, _, key, n) in snap.iter().filter(|s| s.1 == "response") {
-        let _ = writeln!(
-            o,
-            "smileyd_sip_responses_total{{direction=\"{dir}\",code=\"{}\"}} {n}",
-            esc(key)
-        );
-    }
-    family(
-        &mut o,
+    fixed(
+        o,
         "smileyd_sip_dropped_total",
         "counter",
         "SIP messages that could not be parsed.",
-    );
-    let _ = writeln!(
-        o,
-        "smileyd_sip_dropped_total {}",
-        sip::DROPPED.load(Relaxed)
+        &[("", sip::DROPPED.load(Relaxed))],
     );
 
-    family(
-        &mut o,
+    fixed(
+        o,
         "smileyd_rtp_packets_total",
         "counter",
         "RTP packets by direction (ignored: not ours or malformed).",
+        &[
+            ("direction=\"in\"", media::RTP_PACKETS_IN.load(Relaxed)),
+            ("direction=\"out\"", media::RTP_PACKETS_OUT.load(Relaxed)),
+            (
+                "direction=\"ignored\"",
+                media::RTP_PACKETS_IGNORED.load(Relaxed),
+            ),
+        ],
     );
-    let _ = writeln!(
+    fixed(
         o,
-        "smileyd_rtp_packets_total{{direction=\"in\"}} {}",
-        media::RTP_PACKETS_IN.load(Relaxed)
-    );
-    let _ = writeln!(
-        o,
-        "smileyd_rtp_packets_total{{direction=\"out\"}} {}",
-        media::RTP_PACKETS_OUT.load(Relaxed)
-    );
-    let _ = writeln!(
-        o,
-        "smileyd_rtp_packets_total{{direction=\"ignored\"}} {}",
-        media::RTP_PACKETS_IGNORED.load(Relaxed)
-    );
-    family(
-        &mut o,
         "smileyd_media_timeouts_total",
         "counter",
         "Calls ended because the caller's RTP stopped.",
+        &[("", media::MEDIA_TIMEOUTS.load(Relaxed))],
     );
-    let _ = writeln!(
+    fixed(
         o,
-        "smileyd_media_timeouts_total {}",
-        media::MEDIA_TIMEOUTS.load(Relaxed)
-    );
-
-    family(
-        &mut o,
         "smileyd_dtmf_digits_total",
         "counter",
         "DTMF digits received by how they came.",
+        &[
+            ("source=\"rfc4733\"", media::DTMF_DIGITS.load(Relaxed)),
+            ("source=\"info\"", sip::DTMF_INFO.load(Relaxed)),
+        ],
     );
-    let _ = writeln!(
+    fixed(
         o,
-        "smileyd_dtmf_digits_total{{source=\"rfc4733\"}} {}",
-        media::DTMF_DIGITS.load(Relaxed)
-    );
-    let _ = writeln!(
-        o,
-        "smileyd_dtmf_digits_total{{source=\"info\"}} {}",
-        sip::DTMF_INFO.load(Relaxed)
-    );
-
-    family(
-        &mut o,
         "smileyd_journal_entries_total",
         "counter",
         "Entries by what happened: journaled while the database was away, replayed into it.",
+        &[
+            ("state=\"journaled\"", JOURNALED.load(Relaxed)),
+            ("state=\"replayed\"", REPLAYED.load(Relaxed)),
+        ],
     );
-    let _ = writeln!(
+    fixed(
         o,
-        "smileyd_journal_entries_total{{state=\"journaled\"}} {}",
-        JOURNALED.load(Relaxed)
-    );
-    let _ = writeln!(
-        o,
-        "smileyd_journal_entries_total{{state=\"replayed\"}} {}",
-        REPLAYED.load(Relaxed)
-    );
-
-    family(
-        &mut o,
         "smileyd_webhook_attempts_total",
         "counter",
         "Webhook delivery attempts by result.",
-    );
-    let _ = writeln!(
-        o,
-        "smileyd_webhook_attempts_total{{result=\"delivered\"}} {}",
-        dispatch::DELIVERED.load(Relaxed)
-    );
-    let _ = writeln!(
-        o,
-        "smileyd_webhook_attempts_total{{result=\"failed\"}} {}",
-        dispatch::FAILED_ATTEMPTS.load(Relaxed)
+        &[
+            ("result=\"delivered\"", dispatch::DELIVERED.load(Relaxed)),
+            ("result=\"failed\"", dispatch::FAILED_ATTEMPTS.load(Relaxed)),
+        ],
     );
 
-    let (buckets, count, sum) = write_latency::snapshot();
-    family(
-        &mut o,
+    crate::metrics_hist::DB_WRITE.render(
+        o,
         "smileyd_db_write_seconds",
-        "histogram",
         "Database write transactions (rating, comment, call), commit included.",
     );
-    for (le, n) in write_latency::BUCKETS.iter().zip(buckets) {
-        let _ = writeln!(o, "smileyd_db_write_seconds_bucket{{le=\"{le}\"}} {n}");
-    }
-    let _ = writeln!(o, "smileyd_db_write_seconds_bucket{{le=\"+Inf\"}} {count}");
-    let _ = writeln!(o, "smileyd_db_write_seconds_sum {sum}");
-    let _ = writeln!(o, "smileyd_db_write_seconds_count {count}");
     crate::metrics_hist::KEYPRESS_COMMIT.render(
-        &mut o,
+        o,
         "smileyd_keypress_commit_seconds",
         "From the call task receiving the caller's key to the rating being committed.",
     );
-    o
+    out
 }
 
 /// Prometheus metrics.

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{write_latency, CallRecord, NewMeasurement, Store, StoreError};
+use super::{CallRecord, NewMeasurement, Store, StoreError};
 
 /// Most entries in one transaction.
 const MAX_BATCH: usize = 256;
@@ -57,7 +57,7 @@ impl Store {
             Ok::<bool, StoreError>(any)
         }
         .await;
-        write_latency::observe(started.elapsed());
+        crate::metrics_hist::DB_WRITE.observe(started.elapsed());
         if result? {
             self.announce();
         }

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::events::EventKind;
 use super::time::to_ms;
-use super::{write_latency, Store, StoreError};
+use super::{Store, StoreError};
 use crate::model::CallOutcome;
 
 /// How one surveyed call went.
@@ -32,7 +32,7 @@ impl Store {
     pub async fn record_call(&self, c: &CallRecord) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let result = self.record_call_tx(c).await;
-        write_latency::observe(started.elapsed());
+        crate::metrics_hist::DB_WRITE.observe(started.elapsed());
         if result? {
             self.announce();
         }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::events::EventKind;
 use super::time::{from_ms, to_ms};
-use super::{write_latency, Store, StoreError};
+use super::{Store, StoreError};
 use crate::model::CommentStatus;
 
 /// A comment to be stored, after its file is complete.
@@ -110,7 +110,7 @@ impl Store {
             Ok::<bool, StoreError>(inserted == 1)
         }
         .await;
-        write_latency::observe(started.elapsed());
+        crate::metrics_hist::DB_WRITE.observe(started.elapsed());
         if result? {
             self.announce();
         }

@@ -15,7 +15,7 @@ use super::filter::{Filter, Target};
 use super::rollup::{self, Tallied};
 use super::sql::{Bind, Sql};
 use super::time::{from_ms, to_ms};
-use super::{write_latency, Store, StoreError};
+use super::{Store, StoreError};
 use crate::model::{DtmfSource, Rating};
 use crate::survey::scale::label;
 use crate::survey::ScaleKind;
@@ -229,7 +229,7 @@ impl Store {
     pub async fn insert_measurement(&self, m: &NewMeasurement) -> Result<(), StoreError> {
         let started = std::time::Instant::now();
         let result = self.insert_measurement_tx(m).await;
-        write_latency::observe(started.elapsed());
+        crate::metrics_hist::DB_WRITE.observe(started.elapsed());
         if result? {
             self.announce();
         }

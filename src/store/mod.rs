@@ -23,7 +23,6 @@ mod sql;
 mod time;
 pub mod token;
 mod webhook;
-pub mod write_latency;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -57,7 +56,7 @@ pub struct Store {
     /// The group-commit writer (see `batch`), started on first use.
     group: batch::GroupQueue,
     /// Held by every clone: the WAL checkpoint task stops with the last one.
-    alive: Arc<()>,
+    _alive: Arc<()>,
 }
 
 impl Store {
@@ -80,7 +79,7 @@ impl Store {
             backend,
             events: Arc::new(watch::Sender::new(0)),
             group: Default::default(),
-            alive,
+            _alive: alive,
         })
     }
 
