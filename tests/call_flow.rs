@@ -72,24 +72,15 @@ async fn wrong_key_then_right_key() {
     let opts = InviteOpts::new(UaStyle::Pbx, &agent("wrongkey"));
     let mut call = Call::place(&d, &ua, opts.clone(), OfferKind::Baresip).await;
     call.dtmf = DtmfStyle::linphone();
-    call.rtp
-        .wait_prompt_done(Prompt::Survey, 1, secs(8))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Survey, secs(8)).await;
     call.press('5').await;
-    call.rtp
-        .wait_prompt_done(Prompt::Invalid, 1, secs(5))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Invalid, secs(5)).await;
     // Some senders never set the marker bit.
     call.dtmf.marker = false;
     // If the survey prompt is replayed after "invalid", let it finish.
     tokio::time::sleep(ms(700)).await;
     call.press('2').await;
-    call.rtp
-        .wait_heard(Prompt::Thanks, 1, secs(8))
-        .await
-        .unwrap();
+    call.heard(Prompt::Thanks, secs(8)).await;
     call.expect_daemon_bye(secs(8)).await;
     let heard = call.rtp.prompts_heard();
     assert_eq!(
@@ -114,10 +105,7 @@ async fn no_input_plays_goodbye_and_hangs_up() {
     let opts = InviteOpts::new(UaStyle::Baresip, &agent("noinput"));
     let agent = opts.agent.clone().unwrap();
     let call = Call::place(&d, &ua, opts, OfferKind::Baresip).await;
-    call.rtp
-        .wait_heard(Prompt::Goodbye, 1, secs(15))
-        .await
-        .unwrap();
+    call.heard(Prompt::Goodbye, secs(15)).await;
     let bye = call.expect_daemon_bye(secs(8)).await;
     let took = bye.at.duration_since(call.answered_at);
     assert!(
@@ -158,10 +146,7 @@ async fn hangup_during_prompt_counts_as_hung_up() {
     let opts = InviteOpts::new(UaStyle::Baresip, &agent("hangup"));
     let agent = opts.agent.clone().unwrap();
     let mut call = Call::place(&d, &ua, opts, OfferKind::Baresip).await;
-    call.rtp
-        .wait_heard(Prompt::Survey, 1, secs(5))
-        .await
-        .unwrap();
+    call.heard(Prompt::Survey, secs(5)).await;
     call.hang_up().await;
     let after_bye = Instant::now();
     tokio::time::sleep(ms(800)).await;
@@ -204,16 +189,10 @@ async fn barge_in_stops_the_prompt() {
     let ua = SipUa::udp(d.sip).await;
     let opts = InviteOpts::new(UaStyle::Baresip, &agent("bargein"));
     let call = Call::place(&d, &ua, opts.clone(), OfferKind::Baresip).await;
-    call.rtp
-        .wait_heard(Prompt::Survey, 1, secs(5))
-        .await
-        .unwrap();
+    call.heard(Prompt::Survey, secs(5)).await;
     tokio::time::sleep(ms(500)).await;
     call.press('1').await;
-    call.rtp
-        .wait_heard(Prompt::Thanks, 1, secs(5))
-        .await
-        .unwrap();
+    call.heard(Prompt::Thanks, secs(5)).await;
     call.expect_daemon_bye(secs(8)).await;
     let segs = call.rtp.segments();
     let survey = segs
@@ -301,16 +280,10 @@ async fn info_dtmf_relay() {
     let ua = SipUa::udp(d.sip).await;
     let opts = InviteOpts::new(UaStyle::Pbx, &agent("inforelay"));
     let mut call = Call::place(&d, &ua, opts.clone(), OfferKind::Baresip).await;
-    call.rtp
-        .wait_prompt_done(Prompt::Survey, 1, secs(8))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Survey, secs(8)).await;
     call.info("application/dtmf-relay", "Signal=1\r\nDuration=250\r\n")
         .await;
-    call.rtp
-        .wait_heard(Prompt::Thanks, 1, secs(8))
-        .await
-        .unwrap();
+    call.heard(Prompt::Thanks, secs(8)).await;
     call.expect_daemon_bye(secs(8)).await;
     call.assert_clean();
     assert_rated(&d, &opts, call.call_id(), "happy", "1", "info").await;
@@ -322,15 +295,9 @@ async fn info_dtmf_bare_digit() {
     let ua = SipUa::udp(d.sip).await;
     let opts = InviteOpts::new(UaStyle::Pbx, &agent("infodtmf"));
     let mut call = Call::place(&d, &ua, opts.clone(), OfferKind::Baresip).await;
-    call.rtp
-        .wait_prompt_done(Prompt::Survey, 1, secs(8))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Survey, secs(8)).await;
     call.info("application/dtmf", "2").await;
-    call.rtp
-        .wait_heard(Prompt::Thanks, 1, secs(8))
-        .await
-        .unwrap();
+    call.heard(Prompt::Thanks, secs(8)).await;
     call.expect_daemon_bye(secs(8)).await;
     call.assert_clean();
     assert_rated(&d, &opts, call.call_id(), "sad", "2", "info").await;
@@ -343,16 +310,10 @@ async fn info_dtmf_relay_with_space_after_equals() {
     let ua = SipUa::udp(d.sip).await;
     let opts = InviteOpts::new(UaStyle::Linphone, &agent("infospace"));
     let mut call = Call::place(&d, &ua, opts.clone(), OfferKind::Linphone).await;
-    call.rtp
-        .wait_prompt_done(Prompt::Survey, 1, secs(8))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Survey, secs(8)).await;
     call.info("application/dtmf-relay", "Signal= 2\r\nDuration= 250\r\n")
         .await;
-    call.rtp
-        .wait_heard(Prompt::Thanks, 1, secs(8))
-        .await
-        .unwrap();
+    call.heard(Prompt::Thanks, secs(8)).await;
     call.expect_daemon_bye(secs(8)).await;
     assert_rated(&d, &opts, call.call_id(), "sad", "2", "info").await;
 }
@@ -598,10 +559,7 @@ async fn reinvite_hold_and_unhold_keep_the_call() {
     let ua = SipUa::udp(d.sip).await;
     let opts = InviteOpts::new(UaStyle::Baresip, &agent("hold"));
     let mut call = Call::place(&d, &ua, opts.clone(), OfferKind::Baresip).await;
-    call.rtp
-        .wait_prompt_done(Prompt::Survey, 1, secs(8))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Survey, secs(8)).await;
     let mut offer = call.offer.clone().unwrap();
     let first = call.answer.clone();
     // Hold.
@@ -651,10 +609,7 @@ async fn reinvite_hold_and_unhold_keep_the_call() {
         "o= session id changed"
     );
     call.press('1').await;
-    call.rtp
-        .wait_heard(Prompt::Thanks, 1, secs(8))
-        .await
-        .unwrap();
+    call.heard(Prompt::Thanks, secs(8)).await;
     call.expect_daemon_bye(secs(8)).await;
     call.assert_clean();
     assert_eq!(
@@ -673,10 +628,7 @@ async fn daemon_bye_is_retransmitted_until_answered() {
     ua.set_auto_answer_bye(false);
     let opts = InviteOpts::new(UaStyle::Baresip, &agent("byeretx"));
     let call = Call::place(&d, &ua, opts.clone(), OfferKind::Baresip).await;
-    call.rtp
-        .wait_prompt_done(Prompt::Survey, 1, secs(8))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Survey, secs(8)).await;
     call.press('1').await;
     let bye = ua
         .wait_request("BYE", Some(call.call_id()), secs(10))

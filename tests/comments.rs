@@ -166,23 +166,14 @@ async fn rate_and_reach_the_beep(
     let ua = SipUa::udp(d.sip).await;
     let opts = InviteOpts::new(UaStyle::Baresip, &agent(test));
     let call = Call::place(d, &ua, opts.clone(), kind).await;
-    call.rtp
-        .wait_prompt_done(Prompt::Survey, 1, secs(8))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Survey, secs(8)).await;
     call.press(key).await;
-    call.rtp
-        .wait_heard(Prompt::Comment, 1, secs(8))
-        .await
-        .unwrap();
+    call.heard(Prompt::Comment, secs(8)).await;
     // From here the test speaks for the caller (see Talker): the agent's own
     // stream stops before the recording starts, so the recording holds
     // exactly what the test sends.
     call.rtp.stop();
-    call.rtp
-        .wait_prompt_done(Prompt::Beep, 1, secs(8))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Beep, secs(8)).await;
     (call, opts)
 }
 
@@ -268,10 +259,7 @@ async fn spoken_comment_ended_by_pound_is_served_intact() {
     let frames = talker.frames(&pcm);
     talker.send(&call, &frames).await;
     talker.pound(&call).await;
-    call.rtp
-        .wait_heard(Prompt::Thanks, 1, secs(8))
-        .await
-        .unwrap();
+    call.heard(Prompt::Thanks, secs(8)).await;
     call.expect_daemon_bye(secs(8)).await;
 
     let m = measurement(&d, &opts).await;
@@ -386,10 +374,7 @@ async fn loss_duplicates_and_reordering_keep_the_duration_true() {
     }
     talker.send(&call, &wire).await;
     talker.pound(&call).await;
-    call.rtp
-        .wait_heard(Prompt::Thanks, 1, secs(8))
-        .await
-        .unwrap();
+    call.heard(Prompt::Thanks, secs(8)).await;
 
     let m = measurement(&d, &opts).await;
     assert_eq!(m["comment"]["status"], "dtmf", "{m:#}");
@@ -515,10 +500,7 @@ async fn pound_by_sip_info_ends_the_comment() {
     tokio::time::sleep(ms(100)).await;
     call.info("application/dtmf-relay", "Signal=#\r\nDuration=160\r\n")
         .await;
-    call.rtp
-        .wait_heard(Prompt::Thanks, 1, secs(8))
-        .await
-        .unwrap();
+    call.heard(Prompt::Thanks, secs(8)).await;
     let m = measurement(&d, &opts).await;
     assert_eq!(m["comment"]["status"], "dtmf", "{m:#}");
     let samples = fetch_comment(&d, &m).await;

@@ -37,10 +37,7 @@ async fn session_timer_refreshes_are_answered() {
         ("Min-SE".into(), "90".into()),
     ];
     let mut call = Call::place(&d, &ua, opts.clone(), OfferKind::Baresip).await;
-    call.rtp
-        .wait_prompt_done(Prompt::Survey, 1, secs(8))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Survey, secs(8)).await;
     let (_, up) = call.request("UPDATE", None).await;
     assert_eq!(up.code(), Some(200), "UPDATE refresh → {}", up.text());
     let same = call.offer.clone().unwrap().render();
@@ -51,10 +48,7 @@ async fn session_timer_refreshes_are_answered() {
     let ack = call.dialog.ack(&ua, None);
     ua.send_ack(&ack).await;
     call.press('1').await;
-    call.rtp
-        .wait_heard(Prompt::Thanks, 1, secs(8))
-        .await
-        .unwrap();
+    call.heard(Prompt::Thanks, secs(8)).await;
     call.expect_daemon_bye(secs(8)).await;
     assert_rated(&d, &opts, call.call_id(), "happy", "1", "rfc4733").await;
 }
@@ -72,26 +66,17 @@ async fn long_press_with_gap_is_one_digit() {
     let ua = SipUa::udp(d.sip).await;
     let opts = InviteOpts::new(UaStyle::Baresip, &agent("longpress"));
     let call = Call::place(&d, &ua, opts.clone(), OfferKind::Baresip).await;
-    call.rtp
-        .wait_prompt_done(Prompt::Survey, 1, secs(8))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Survey, secs(8)).await;
     let long = DtmfStyle {
         updates: 40,
         gap_before_end: Duration::from_millis(400),
         ..DtmfStyle::baresip()
     };
     call.rtp.press('7', long).await;
-    call.rtp
-        .wait_prompt_done(Prompt::Invalid, 1, secs(5))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Invalid, secs(5)).await;
     tokio::time::sleep(ms(700)).await;
     call.press('1').await;
-    call.rtp
-        .wait_heard(Prompt::Thanks, 1, secs(8))
-        .await
-        .unwrap();
+    call.heard(Prompt::Thanks, secs(8)).await;
     call.expect_daemon_bye(secs(8)).await;
     let heard = call.rtp.prompts_heard();
     assert_eq!(
@@ -131,10 +116,7 @@ async fn media_keeps_flowing_while_waiting_for_a_key() {
         "only {after} RTP packets in ~1.8 s of waiting for a key (expected ~90)"
     );
     call.press('1').await;
-    call.rtp
-        .wait_heard(Prompt::Thanks, 1, secs(8))
-        .await
-        .unwrap();
+    call.heard(Prompt::Thanks, secs(8)).await;
     call.expect_daemon_bye(secs(8)).await;
     call.assert_media_ok();
 }
@@ -151,19 +133,13 @@ async fn wrong_key_with_ts_quirk_counts_once(name: &str, quirk: TsQuirk) {
     let ua = SipUa::udp(d.sip).await;
     let opts = InviteOpts::new(UaStyle::Baresip, &agent(name));
     let call = Call::place(&d, &ua, opts.clone(), OfferKind::Baresip).await;
-    call.rtp
-        .wait_prompt_done(Prompt::Survey, 1, secs(8))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Survey, secs(8)).await;
     let style = DtmfStyle {
         ts_quirk: quirk,
         ..DtmfStyle::baresip()
     };
     call.rtp.press('5', style).await;
-    call.rtp
-        .wait_prompt_done(Prompt::Invalid, 1, secs(5))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Invalid, secs(5)).await;
     tokio::time::sleep(ms(700)).await;
     call.press('1').await;
     call.rtp

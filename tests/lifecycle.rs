@@ -17,10 +17,7 @@ async fn sigterm_refuses_new_calls_and_lets_the_current_one_finish() {
     let ua = SipUa::udp(d.sip).await;
     let opts = InviteOpts::new(UaStyle::Baresip, &agent("drain"));
     let call = Call::place(&d, &ua, opts.clone(), OfferKind::Baresip).await;
-    call.rtp
-        .wait_prompt_done(Prompt::Survey, 1, secs(8))
-        .await
-        .unwrap();
+    call.prompt_done(Prompt::Survey, secs(8)).await;
     d.signal("TERM");
     tokio::time::sleep(ms(300)).await;
     assert!(
@@ -42,10 +39,7 @@ async fn sigterm_refuses_new_calls_and_lets_the_current_one_finish() {
     ua2.send(&sip::ack_for_failure(&invite, r)).await;
     // The call in progress completes normally.
     call.press('1').await;
-    call.rtp
-        .wait_heard(Prompt::Thanks, 1, secs(8))
-        .await
-        .unwrap();
+    call.heard(Prompt::Thanks, secs(8)).await;
     call.expect_daemon_bye(secs(8)).await;
     let st = d.wait_exit(secs(10)).await;
     assert!(

@@ -7,6 +7,7 @@ use super::daemon::Daemon;
 use super::rtp::{DtmfStyle, RtpEndpoint};
 use super::sdp::{check_answer, Direction, Offer, Sdp};
 use super::sip::*;
+use super::tones::Prompt;
 
 /// Which softphone's header shapes to send.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -405,6 +406,17 @@ impl Call {
 
     pub fn call_id(&self) -> &str {
         &self.dialog.call_id
+    }
+
+    /// Waits for the first playing of `prompt`; fails the test with what
+    /// was heard instead.
+    pub async fn heard(&self, prompt: Prompt, timeout: Duration) {
+        self.rtp.wait_heard(prompt, 1, timeout).await.unwrap();
+    }
+
+    /// Waits for the first playing of `prompt` to finish.
+    pub async fn prompt_done(&self, prompt: Prompt, timeout: Duration) {
+        self.rtp.wait_prompt_done(prompt, 1, timeout).await.unwrap();
     }
 
     /// Press a key as RFC 4733 events in this call's DTMF style.
