@@ -109,39 +109,8 @@ DB_URL="$("$ROOT/.ci/postgres.sh" create-db smileyd_kam)"
 DB_NAME="${DB_URL##*/}"
 log "database $DB_URL"
 
-free_port() {
-  python3 - "$@" <<'PY'
-import socket, sys
-def free(p, kinds):
-    socks = []
-    try:
-        for k in kinds:
-            s = socket.socket(socket.AF_INET, k)
-            socks.append(s)
-            s.bind(("127.0.0.1", p))
-        return True
-    except OSError:
-        return False
-    finally:
-        for s in socks:
-            s.close()
-if sys.argv[1:2] == ["media"]:
-    p = int(sys.argv[2])
-    while not all(free(p + i, [socket.SOCK_DGRAM]) for i in range(4)):
-        p += 10
-    print(p)
-else:
-    taken = set(int(a) for a in sys.argv[1:])
-    while True:
-        t = socket.socket()
-        t.bind(("127.0.0.1", 0))
-        p = t.getsockname()[1]
-        t.close()
-        if p not in taken and free(p, [socket.SOCK_STREAM, socket.SOCK_DGRAM]):
-            print(p)
-            break
-PY
-}
+# free_port [TAKEN...] | free_port media BASE (see .ci/ports.py)
+free_port() { python3 "$ROOT/.ci/ports.py" "$@"; }
 
 # --- two daemons, one database, one recordings directory -------------------
 mkdir -p "$WORK/recordings"

@@ -118,36 +118,11 @@ chmod 755 "$WORK"
 mkdir -p "$WORK/recordings"
 
 free_port() {
-  python3 - "$@" <<'PY'
-import socket, sys
-def free(p, kinds):
-    socks = []
-    try:
-        for k in kinds:
-            s = socket.socket(socket.AF_INET, k)
-            socks.append(s)
-            s.bind(("127.0.0.1", p))
-        return True
-    except OSError:
-        return False
-    finally:
-        for s in socks:
-            s.close()
-if sys.argv[1:] == ["media"]:
-    p = 30600
-    while not all(free(p + i, [socket.SOCK_DGRAM]) for i in range(4)):
-        p += 10
-    print(p)
-else:
-    while True:
-        t = socket.socket()
-        t.bind(("127.0.0.1", 0))
-        p = t.getsockname()[1]
-        t.close()
-        if free(p, [socket.SOCK_STREAM, socket.SOCK_DGRAM]):
-            print(p)
-            break
-PY
+  if [[ "${1:-}" == media ]]; then
+    python3 "$ROOT/.ci/ports.py" media 30600
+  else
+    python3 "$ROOT/.ci/ports.py"
+  fi
 }
 
 # --- a PostgreSQL server of our own ---------------------------------------

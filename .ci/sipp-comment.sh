@@ -66,33 +66,11 @@ open(dst, "w").write(text)
 PY
 
 free_ports() {
-  python3 - "$@" <<'PY'
-import socket, sys
-def free(p, kind):
-    s = socket.socket(socket.AF_INET, kind)
-    try:
-        s.bind(("127.0.0.1", p))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-if sys.argv[1:] == ["media"]:
-    # sipp uses the media port and the one two above it.
-    p = 30400
-    while not all(free(p + i, socket.SOCK_DGRAM) for i in range(4)):
-        p += 10
-    print(p)
-else:
-    while True:
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("127.0.0.1", 0))
-        p = s.getsockname()[1]
-        s.close()
-        if free(p, socket.SOCK_STREAM):
-            print(p)
-            break
-PY
+  if [[ "${1:-}" == media ]]; then
+    python3 "$ROOT/.ci/ports.py" media 30400
+  else
+    python3 "$ROOT/.ci/ports.py"
+  fi
 }
 media_port="${MEDIA_PORT:-$(free_ports media)}"
 sip_port="$(free_ports)"

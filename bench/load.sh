@@ -121,16 +121,7 @@ need_tools() {
   fi
 }
 
-free_port() {
-  python3 -c 'import socket
-while True:
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]; t.close()
-    try:
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", p)); u.close()
-        t = socket.socket(); t.bind(("127.0.0.1", p)); t.close(); print(p); break
-    except OSError:
-        pass'
-}
+free_port() { python3 "$ROOT/.ci/ports.py"; }
 
 machine() {
   local model cores
