@@ -7,12 +7,16 @@
 //! durability per rating, one fsync for many.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CallRecord, NewMeasurement, Store, StoreError};
+use super::events::{self, EventKind};
+use super::rollup::{self, Tallied};
+use super::{call, measurement, CallRecord, NewMeasurement, Store, StoreError};
 
+/// A write taking longer than this is logged with its phases.
+const SLOW_WRITE: Duration = Duration::from_millis(50);
 /// Most entries in one transaction.
 const MAX_BATCH: usize = 256;
 /// Entries waiting for the writer before callers wait to queue.
@@ -46,19 +50,44 @@ impl Store {
         let started = Instant::now();
         let result = async {
             let mut tx = self.begin_write().await?;
-            let mut any = false;
-            for m in measurements {
-                any |= self.insert_measurement_in(&mut tx, m).await?;
+            let began = started.elapsed();
+            let new_ms = measurement::insert_new(&mut tx, measurements).await?;
+            let new_calls = call::insert_new(&mut tx, calls).await?;
+            let tallied: Vec<Tallied> = new_ms.iter().map(|m| Tallied::from(*m)).collect();
+            rollup::add_all(&mut tx, &tallied).await?;
+            let events: Vec<(EventKind, String)> = new_ms
+                .iter()
+                .map(|m| (EventKind::Measurement, m.id.to_string()))
+                .chain(
+                    new_calls
+                        .iter()
+                        .map(|c| (EventKind::Call, c.id.to_string())),
+                )
+                .collect();
+            if !events.is_empty() {
+                events::append_events(&mut tx, &events).await?;
             }
-            for c in calls {
-                any |= self.record_call_in(&mut tx, c).await?;
-            }
+            let written = started.elapsed();
             tx.commit().await?;
-            Ok::<bool, StoreError>(any)
+            Ok::<_, StoreError>((!events.is_empty(), began, written))
         }
         .await;
-        crate::metrics_hist::DB_WRITE.observe(started.elapsed());
-        if result? {
+        let took = started.elapsed();
+        crate::metrics_hist::DB_WRITE.observe(took);
+        let (any, began, written) = result?;
+        if took >= SLOW_WRITE {
+            // Where the time went: waiting for a connection (and, on
+            // PostgreSQL, the writers' lock), the statements, or the commit.
+            tracing::warn!(
+                ratings = measurements.len(),
+                calls = calls.len(),
+                begin_ms = began.as_millis() as u64,
+                statements_ms = (written - began).as_millis() as u64,
+                commit_ms = (took - written).as_millis() as u64,
+                "slow database write"
+            );
+        }
+        if any {
             self.announce();
         }
         Ok(())

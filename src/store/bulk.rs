@@ -2,13 +2,9 @@
 //! the tallies rebuilt once at the end. Writes no events and queues no
 //! webhooks, unlike the per-call path.
 
-use super::measurement::NewMeasurement;
-use super::sql::{Bind, Sql};
-use super::time::to_ms;
+use super::measurement::{push_row, NewMeasurement, CHUNK, INSERT_COLUMNS};
+use super::sql::Sql;
 use super::{Store, StoreError};
-
-/// Rows per INSERT: 13 binds each, well under SQLite's parameter limit.
-const CHUNK: usize = 500;
 
 impl Store {
     /// Inserts answers in one transaction (existing ids are skipped). Call
@@ -22,33 +18,10 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         for chunk in items.chunks(CHUNK) {
-            let mut sql = Sql::new(
-                "INSERT INTO measurements (id, created_at, survey, kind, score, rating, digit, \
-                 dtmf_source, agent, queue, original_call_id, sip_call_id, caller) VALUES ",
-            );
-            let mut rows = Vec::with_capacity(chunk.len());
-            for m in chunk {
-                let opt = |v: &Option<String>, sql: &mut Sql| match v {
-                    Some(s) => sql.bind(Bind::Text(s.clone())),
-                    None => "NULL".to_owned(),
-                };
-                let vals = [
-                    sql.bind(Bind::Text(m.id.to_string())),
-                    sql.bind(Bind::Int(to_ms(m.created_at))),
-                    sql.bind(Bind::Text(m.survey.clone())),
-                    sql.bind(Bind::Text(m.kind.as_str().into())),
-                    sql.bind(Bind::Int(i64::from(m.score))),
-                    sql.bind(Bind::Text(m.rating())),
-                    sql.bind(Bind::Text(m.digits.clone())),
-                    sql.bind(Bind::Text(m.dtmf_source.as_str().into())),
-                    opt(&m.agent, &mut sql),
-                    opt(&m.queue, &mut sql),
-                    opt(&m.original_call_id, &mut sql),
-                    sql.bind(Bind::Text(m.sip_call_id.clone())),
-                    opt(&m.caller, &mut sql),
-                ];
-                rows.push(format!("({})", vals.join(", ")));
-            }
+            let mut sql = Sql::new(&format!(
+                "INSERT INTO measurements ({INSERT_COLUMNS}) VALUES "
+            ));
+            let rows: Vec<String> = chunk.iter().map(|m| push_row(&mut sql, m)).collect();
             sql.push(&rows.join(", "));
             sql.push(" ON CONFLICT (id) DO NOTHING");
             sql.query().execute(&mut *tx).await?;

@@ -1,10 +1,14 @@
 //! Call records: one per call that entered the survey, rated or not, so that
 //! the response rate has an honest denominator.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
+use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
-use super::events::EventKind;
+use super::measurement::CHUNK;
+use super::sql::{Bind, Sql};
 use super::time::to_ms;
 use super::{Store, StoreError};
 use crate::model::CallOutcome;
@@ -25,58 +29,64 @@ pub struct CallRecord {
     pub measurement_id: Option<Uuid>,
 }
 
+/// Inserts the call records not stored yet, inside the caller's write
+/// transaction; returns the new ones in the order given (an id given twice
+/// counts once).
+pub(crate) async fn insert_new<'a>(
+    conn: &mut AnyConnection,
+    items: &[&'a CallRecord],
+) -> Result<Vec<&'a CallRecord>, StoreError> {
+    let mut seen = HashSet::new();
+    let unique: Vec<&CallRecord> = items
+        .iter()
+        .copied()
+        .filter(|c| seen.insert(c.id))
+        .collect();
+    let mut stored = HashSet::new();
+    for chunk in unique.chunks(CHUNK) {
+        let mut sql = Sql::new(
+            "INSERT INTO calls (id, sip_call_id, started_at, ended_at, survey, agent, queue, \
+             caller, outcome, measurement_id) VALUES ",
+        );
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|c| {
+                let opt = |v: Option<String>, sql: &mut Sql| match v {
+                    Some(s) => sql.bind(Bind::Text(s)),
+                    None => "NULL".to_owned(),
+                };
+                let vals = [
+                    sql.bind(Bind::Text(c.id.to_string())),
+                    sql.bind(Bind::Text(c.sip_call_id.clone())),
+                    sql.bind(Bind::Int(to_ms(c.started_at))),
+                    sql.bind(Bind::Int(to_ms(c.ended_at))),
+                    sql.bind(Bind::Text(c.survey.clone())),
+                    opt(c.agent.clone(), &mut sql),
+                    opt(c.queue.clone(), &mut sql),
+                    opt(c.caller.clone(), &mut sql),
+                    sql.bind(Bind::Text(c.outcome.as_str().into())),
+                    opt(c.measurement_id.map(|id| id.to_string()), &mut sql),
+                ];
+                format!("({})", vals.join(", "))
+            })
+            .collect();
+        sql.push(&rows.join(", "));
+        sql.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        for row in sql.query().fetch_all(&mut *conn).await? {
+            stored.insert(row.try_get::<String, _>("id")?);
+        }
+    }
+    Ok(unique
+        .into_iter()
+        .filter(|c| stored.contains(&c.id.to_string()))
+        .collect())
+}
+
 impl Store {
     /// Stores a call record with its event (which versions the response
     /// figures); committed when it returns `Ok`. Recording the same id again
     /// is a no-op, so a retry cannot count a call twice.
     pub async fn record_call(&self, c: &CallRecord) -> Result<(), StoreError> {
-        let started = std::time::Instant::now();
-        let result = self.record_call_tx(c).await;
-        crate::metrics_hist::DB_WRITE.observe(started.elapsed());
-        if result? {
-            self.announce();
-        }
-        Ok(())
-    }
-
-    async fn record_call_tx(&self, c: &CallRecord) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let inserted = self.record_call_in(&mut tx, c).await?;
-        tx.commit().await?;
-        Ok(inserted)
-    }
-
-    /// The call record and its event, inside the caller's write transaction
-    /// (see `begin_write`); true when it was new.
-    pub(crate) async fn record_call_in(
-        &self,
-        tx: &mut sqlx::AnyConnection,
-        c: &CallRecord,
-    ) -> Result<bool, StoreError> {
-        let id = c.id.to_string();
-        let inserted = sqlx::query(
-            "INSERT INTO calls (id, sip_call_id, started_at, ended_at, survey, agent, queue, \
-             caller, outcome, measurement_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id.as_str())
-        .bind(c.sip_call_id.as_str())
-        .bind(to_ms(c.started_at))
-        .bind(to_ms(c.ended_at))
-        .bind(c.survey.as_str())
-        .bind(c.agent.as_deref())
-        .bind(c.queue.as_deref())
-        .bind(c.caller.as_deref())
-        .bind(c.outcome.as_str())
-        .bind(c.measurement_id.map(|id| id.to_string()))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if inserted {
-            self.append_event(tx, EventKind::Call, &id).await?;
-        }
-        Ok(inserted)
+        self.write_batch(&[], &[c]).await
     }
 }

@@ -6,6 +6,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
+use super::measurement::CHUNK;
+use super::sql::{Bind, Sql};
 use super::time::{from_ms, to_ms};
 use super::{Backend, Store, StoreError};
 
@@ -31,6 +33,13 @@ impl EventKind {
             EventKind::Call => "call",
         }
     }
+
+    pub(crate) const ALL: [EventKind; 4] = [
+        EventKind::Measurement,
+        EventKind::Comment,
+        EventKind::CommentDeleted,
+        EventKind::Call,
+    ];
 
     pub(crate) fn parse(s: &str) -> Option<EventKind> {
         Some(match s {
@@ -85,29 +94,7 @@ impl Store {
         kind: EventKind,
         subject_id: &str,
     ) -> Result<i64, StoreError> {
-        let now = to_ms(Utc::now());
-        let id: i64 = sqlx::query(
-            "INSERT INTO events (id, created_at, kind, subject_id) \
-             SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3 FROM events RETURNING id",
-        )
-        .bind(now)
-        .bind(kind.as_str())
-        .bind(subject_id)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("id")?;
-        if kind.is_published() {
-            sqlx::query(
-                "INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, \
-                 next_attempt_at, created_at) \
-                 SELECT id, $1, 'pending', 0, $2, $2 FROM webhooks WHERE active = 1",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-        }
-        Ok(id)
+        append_events(conn, &[(kind, subject_id.to_owned())]).await
     }
 
     /// Tells local listeners (SSE streams, the webhook dispatcher) that
@@ -155,4 +142,63 @@ impl Store {
             .await?;
         Ok(row.try_get("id")?)
     }
+}
+
+/// Appends events in the order given, inside the caller's write transaction
+/// (whose lock keeps ids in commit order, see `Store::begin_write`), plus one
+/// pending delivery per active webhook for each published one: three
+/// statements however many events. Returns the last id (0 for none).
+pub(crate) async fn append_events(
+    conn: &mut AnyConnection,
+    events: &[(EventKind, String)],
+) -> Result<i64, StoreError> {
+    let last: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM events")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("id")?;
+    if events.is_empty() {
+        return Ok(last);
+    }
+    let now = to_ms(Utc::now());
+    let mut id = last;
+    for chunk in events.chunks(CHUNK) {
+        let mut sql = Sql::new("INSERT INTO events (id, created_at, kind, subject_id) VALUES ");
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|(kind, subject)| {
+                id += 1;
+                let vals = [
+                    sql.bind(Bind::Int(id)),
+                    sql.bind(Bind::Int(now)),
+                    sql.bind(Bind::Text(kind.as_str().into())),
+                    sql.bind(Bind::Text(subject.clone())),
+                ];
+                format!("({})", vals.join(", "))
+            })
+            .collect();
+        sql.push(&rows.join(", "));
+        sql.query().execute(&mut *conn).await?;
+    }
+    if events.iter().any(|(kind, _)| kind.is_published()) {
+        let mut sql = Sql::new("");
+        let published: Vec<String> = EventKind::ALL
+            .iter()
+            .filter(|k| k.is_published())
+            .map(|k| sql.bind(Bind::Text(k.as_str().into())))
+            .collect();
+        let (first, top, at) = (
+            sql.bind(Bind::Int(last + 1)),
+            sql.bind(Bind::Int(id)),
+            sql.bind(Bind::Int(now)),
+        );
+        sql.push(&format!(
+            "INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, \
+             next_attempt_at, created_at) \
+             SELECT w.id, e.id, 'pending', 0, {at}, {at} FROM webhooks w JOIN events e \
+             ON e.id BETWEEN {first} AND {top} AND e.kind IN ({}) WHERE w.active = 1",
+            published.join(", ")
+        ));
+        sql.query().execute(&mut *conn).await?;
+    }
+    Ok(id)
 }

@@ -2,17 +2,18 @@
 //! call. Writing one is the point of the whole daemon, so `insert` returns
 //! only once the row is committed.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 use uuid::Uuid;
 
 use super::comment::{comment_from_row, Comment};
 use super::counts::scores;
 use super::cursor::Cursor;
-use super::events::EventKind;
 use super::filter::{Filter, Target};
-use super::rollup::{self, Tallied};
+use super::rollup::Tallied;
 use super::sql::{Bind, Sql};
 use super::time::{from_ms, to_ms};
 use super::{Store, StoreError};
@@ -219,6 +220,86 @@ fn from_row(row: &AnyRow) -> Result<Measurement, StoreError> {
     })
 }
 
+/// The columns a new answer fills, in the order of [`push_row`].
+pub(crate) const INSERT_COLUMNS: &str = "id, created_at, survey, kind, score, rating, digit, \
+     dtmf_source, agent, queue, original_call_id, sip_call_id, caller";
+
+/// Rows per multi-row INSERT: 13 binds each, well under both databases'
+/// parameter limits.
+pub(crate) const CHUNK: usize = 500;
+
+/// Appends `(…)` with one answer's values to a multi-row INSERT.
+pub(crate) fn push_row(sql: &mut Sql, m: &NewMeasurement) -> String {
+    let opt = |v: &Option<String>, sql: &mut Sql| match v {
+        Some(s) => sql.bind(Bind::Text(s.clone())),
+        None => "NULL".to_owned(),
+    };
+    let vals = [
+        sql.bind(Bind::Text(m.id.to_string())),
+        sql.bind(Bind::Int(to_ms(m.created_at))),
+        sql.bind(Bind::Text(m.survey.clone())),
+        sql.bind(Bind::Text(m.kind.as_str().into())),
+        sql.bind(Bind::Int(i64::from(m.score))),
+        sql.bind(Bind::Text(m.rating())),
+        sql.bind(Bind::Text(m.digits.clone())),
+        sql.bind(Bind::Text(m.dtmf_source.as_str().into())),
+        opt(&m.agent, sql),
+        opt(&m.queue, sql),
+        opt(&m.original_call_id, sql),
+        sql.bind(Bind::Text(m.sip_call_id.clone())),
+        opt(&m.caller, sql),
+    ];
+    format!("({})", vals.join(", "))
+}
+
+impl<'a> From<&'a NewMeasurement> for Tallied<'a> {
+    fn from(m: &'a NewMeasurement) -> Self {
+        Tallied {
+            created_at_ms: to_ms(m.created_at),
+            survey: &m.survey,
+            kind: m.kind.as_str(),
+            agent: m.agent.as_deref(),
+            queue: m.queue.as_deref(),
+            score: i64::from(m.score),
+        }
+    }
+}
+
+/// Inserts the answers not stored yet, inside the caller's write
+/// transaction, a few statements for the lot; returns the new ones in the
+/// order given (an id given twice counts once). A score off its scale
+/// refuses the lot.
+pub(crate) async fn insert_new<'a>(
+    conn: &mut AnyConnection,
+    items: &[&'a NewMeasurement],
+) -> Result<Vec<&'a NewMeasurement>, StoreError> {
+    for m in items {
+        m.check().map_err(StoreError::Invalid)?;
+    }
+    let mut seen = HashSet::new();
+    let unique: Vec<&NewMeasurement> = items
+        .iter()
+        .copied()
+        .filter(|m| seen.insert(m.id))
+        .collect();
+    let mut stored = HashSet::new();
+    for chunk in unique.chunks(CHUNK) {
+        let mut sql = Sql::new(&format!(
+            "INSERT INTO measurements ({INSERT_COLUMNS}) VALUES "
+        ));
+        let rows: Vec<String> = chunk.iter().map(|m| push_row(&mut sql, m)).collect();
+        sql.push(&rows.join(", "));
+        sql.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        for row in sql.query().fetch_all(&mut *conn).await? {
+            stored.insert(row.try_get::<String, _>("id")?);
+        }
+    }
+    Ok(unique
+        .into_iter()
+        .filter(|m| stored.contains(&m.id.to_string()))
+        .collect())
+}
+
 impl Store {
     /// Stores one rating. When this returns `Ok` the row is committed, with
     /// SQLite in WAL mode and `synchronous=FULL`, so it survives a crash or
@@ -227,71 +308,7 @@ impl Store {
     /// the same id again is a no-op, which makes retrying after an ambiguous
     /// failure safe.
     pub async fn insert_measurement(&self, m: &NewMeasurement) -> Result<(), StoreError> {
-        let started = std::time::Instant::now();
-        let result = self.insert_measurement_tx(m).await;
-        crate::metrics_hist::DB_WRITE.observe(started.elapsed());
-        if result? {
-            self.announce();
-        }
-        Ok(())
-    }
-
-    async fn insert_measurement_tx(&self, m: &NewMeasurement) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await?;
-        let inserted = self.insert_measurement_in(&mut tx, m).await?;
-        tx.commit().await?;
-        Ok(inserted)
-    }
-
-    /// The rating, its rollup counts and its event, inside the caller's
-    /// write transaction (see `begin_write`); true when it was new.
-    pub(crate) async fn insert_measurement_in(
-        &self,
-        tx: &mut sqlx::AnyConnection,
-        m: &NewMeasurement,
-    ) -> Result<bool, StoreError> {
-        m.check().map_err(StoreError::Invalid)?;
-        let id = m.id.to_string();
-        let created_at = to_ms(m.created_at);
-        let inserted = sqlx::query(
-            "INSERT INTO measurements (id, created_at, survey, kind, score, rating, digit, \
-             dtmf_source, agent, queue, original_call_id, sip_call_id, caller) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id.as_str())
-        .bind(created_at)
-        .bind(m.survey.as_str())
-        .bind(m.kind.as_str())
-        .bind(i64::from(m.score))
-        .bind(m.rating())
-        .bind(m.digits.as_str())
-        .bind(m.dtmf_source.as_str())
-        .bind(m.agent.as_deref())
-        .bind(m.queue.as_deref())
-        .bind(m.original_call_id.as_deref())
-        .bind(m.sip_call_id.as_str())
-        .bind(m.caller.as_deref())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if inserted {
-            rollup::add(
-                tx,
-                &Tallied {
-                    created_at_ms: created_at,
-                    survey: &m.survey,
-                    kind: m.kind.as_str(),
-                    agent: m.agent.as_deref(),
-                    queue: m.queue.as_deref(),
-                    score: i64::from(m.score),
-                },
-            )
-            .await?;
-            self.append_event(tx, EventKind::Measurement, &id).await?;
-        }
-        Ok(inserted)
+        self.write_batch(&[m], &[]).await
     }
 
     /// One measurement by id.

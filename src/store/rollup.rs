@@ -8,8 +8,12 @@
 //! exact, while reading a handful of tally rows per day instead of every
 //! answer.
 
+use std::collections::BTreeMap;
+
 use sqlx::AnyConnection;
 
+use super::measurement::CHUNK;
+use super::sql::{Bind, Sql};
 use super::StoreError;
 
 pub(crate) const HOUR_MS: i64 = 3_600_000;
@@ -128,37 +132,102 @@ pub(crate) struct Tallied<'a> {
     pub score: i64,
 }
 
-/// Adds one answer to every tally, inside the answer's transaction.
-pub(crate) async fn add(conn: &mut AnyConnection, a: &Tallied<'_>) -> Result<(), StoreError> {
+/// Adds answers to every tally, inside their transaction: the answers are
+/// summed per tally row first, so a batch costs one upsert statement per
+/// table however many answers it holds.
+pub(crate) async fn add_all(
+    conn: &mut AnyConnection,
+    answers: &[Tallied<'_>],
+) -> Result<(), StoreError> {
+    if answers.is_empty() {
+        return Ok(());
+    }
     for (table, unit) in [
         ("tally_hour", HOUR_MS),
         ("tally_day", DAY_MS),
         ("tally_week", WEEK_MS),
     ] {
-        let bucket = a.created_at_ms.div_euclid(unit) * unit;
-        sqlx::query(&format!(
-            "INSERT INTO {table}_all (survey, kind, bucket, score, n) VALUES ($1, $2, $3, $4, 1) \
-             ON CONFLICT (survey, kind, bucket, score) DO UPDATE SET n = {table}_all.n + 1"
-        ))
-        .bind(a.survey)
-        .bind(a.kind)
-        .bind(bucket)
-        .bind(a.score)
-        .execute(&mut *conn)
+        // BTreeMap: rows in key order, so concurrent writers lock in one order.
+        let mut all: BTreeMap<(&str, &str, i64, i64), i64> = BTreeMap::new();
+        let mut per: BTreeMap<(&str, &str, i64, &str, &str, i64), i64> = BTreeMap::new();
+        for a in answers {
+            let bucket = a.created_at_ms.div_euclid(unit) * unit;
+            *all.entry((a.survey, a.kind, bucket, a.score)).or_default() += 1;
+            let key = (
+                a.survey,
+                a.kind,
+                bucket,
+                a.agent.unwrap_or(""),
+                a.queue.unwrap_or(""),
+                a.score,
+            );
+            *per.entry(key).or_default() += 1;
+        }
+        let all = all.into_iter().map(|((survey, kind, bucket, score), n)| {
+            let key = vec![
+                Bind::Text(survey.into()),
+                Bind::Text(kind.into()),
+                Bind::Int(bucket),
+                Bind::Int(score),
+            ];
+            (key, n)
+        });
+        upsert_counts(
+            conn,
+            &format!("{table}_all"),
+            "survey, kind, bucket, score",
+            all,
+        )
         .await?;
-        sqlx::query(&format!(
-            "INSERT INTO {table} (survey, kind, bucket, agent, queue, score, n) \
-             VALUES ($1, $2, $3, $4, $5, $6, 1) \
-             ON CONFLICT (survey, kind, bucket, agent, queue, score) DO UPDATE SET n = {table}.n + 1"
-        ))
-        .bind(a.survey)
-        .bind(a.kind)
-        .bind(bucket)
-        .bind(a.agent.unwrap_or(""))
-        .bind(a.queue.unwrap_or(""))
-        .bind(a.score)
-        .execute(&mut *conn)
+        let per = per
+            .into_iter()
+            .map(|((survey, kind, bucket, agent, queue, score), n)| {
+                let key = vec![
+                    Bind::Text(survey.into()),
+                    Bind::Text(kind.into()),
+                    Bind::Int(bucket),
+                    Bind::Text(agent.into()),
+                    Bind::Text(queue.into()),
+                    Bind::Int(score),
+                ];
+                (key, n)
+            });
+        upsert_counts(
+            conn,
+            table,
+            "survey, kind, bucket, agent, queue, score",
+            per,
+        )
         .await?;
+    }
+    Ok(())
+}
+
+/// Adds `n` to the row of each key (`columns` is the table's primary key),
+/// creating missing rows; keys must be distinct.
+async fn upsert_counts(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &str,
+    rows: impl Iterator<Item = (Vec<Bind>, i64)>,
+) -> Result<(), StoreError> {
+    let rows: Vec<_> = rows.collect();
+    for chunk in rows.chunks(CHUNK) {
+        let mut sql = Sql::new(&format!("INSERT INTO {table} ({columns}, n) VALUES "));
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|(key, n)| {
+                let mut vals: Vec<String> = key.iter().map(|b| sql.bind(b.clone())).collect();
+                vals.push(sql.bind(Bind::Int(*n)));
+                format!("({})", vals.join(", "))
+            })
+            .collect();
+        sql.push(&values.join(", "));
+        // One statement for both databases: `excluded` is the proposed row.
+        sql.push(&format!(
+            " ON CONFLICT ({columns}) DO UPDATE SET n = {table}.n + excluded.n"
+        ));
+        sql.query().execute(&mut *conn).await?;
     }
     Ok(())
 }

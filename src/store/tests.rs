@@ -113,6 +113,7 @@ both_backends!(
     pagination_with_filter_and_ties,
     concurrent_writers,
     rollups_match_raw_counts,
+    batch_stores_each_once_in_order,
     comments_and_events,
     deliveries_claimed_once,
     tokens,
@@ -642,6 +643,77 @@ fn ranking_is_exact() {
 
 /// Figures read from the rollups (with their hour and raw corrections) equal
 /// a plain count over the ratings, for windows with every kind of edge.
+/// A batch stores new ratings and calls once each, skips ids already stored
+/// or given twice, numbers their events in the order given and queues one
+/// delivery per published event and active webhook.
+async fn batch_stores_each_once_in_order(store: Store) {
+    store
+        .sync_config_webhooks(&[
+            ("http://127.0.0.1:9/a".into(), "0123456789abcdef".into()),
+            ("http://127.0.0.1:9/b".into(), "fedcba9876543210".into()),
+        ])
+        .await
+        .expect("sync");
+    let old = rating(Some("ann"), Rating::Happy, T0);
+    store.insert_measurement(&old).await.expect("insert");
+    let ms: Vec<NewMeasurement> = (0..10)
+        .map(|i| {
+            let r = if i % 3 == 0 {
+                Rating::Sad
+            } else {
+                Rating::Happy
+            };
+            rating(Some(["ann", "bob"][i % 2]), r, T0 + i as i64)
+        })
+        .collect();
+    let calls: Vec<CallRecord> = (0..4)
+        .map(|i| call(Some("ann"), CallOutcome::Rated, T0 + i))
+        .collect();
+    let mut batch: Vec<&NewMeasurement> = ms.iter().collect();
+    batch.insert(3, &old);
+    batch.push(&ms[5]);
+    let call_refs: Vec<&CallRecord> = calls.iter().chain([&calls[1]]).collect();
+    store.write_batch(&batch, &call_refs).await.expect("batch");
+    // Again: nothing is new.
+    store
+        .write_batch(&batch, &call_refs)
+        .await
+        .expect("batch again");
+
+    let counts = store
+        .satisfaction(&Filter::default())
+        .await
+        .expect("counts");
+    assert_eq!(counts, Counts::smiley(1 + 6, 4));
+    let bob = Filter {
+        agent: Some("bob".into()),
+        ..Filter::default()
+    };
+    let bob_counts = store.satisfaction(&bob).await.expect("bob");
+    assert_eq!(bob_counts, Counts::smiley(3, 2));
+    assert_eq!(
+        store.responses(&Filter::default()).await.expect("r").rated,
+        4
+    );
+    let events = store.events_after(0, 100).await.expect("events");
+    let subjects: Vec<(EventKind, String)> = events
+        .iter()
+        .map(|e| (e.kind, e.subject_id.clone()))
+        .collect();
+    let want: Vec<(EventKind, String)> = std::iter::once(&old)
+        .chain(&ms)
+        .map(|m| (EventKind::Measurement, m.id.to_string()))
+        .chain(calls.iter().map(|c| (EventKind::Call, c.id.to_string())))
+        .collect();
+    assert_eq!(subjects, want);
+    let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+    assert_eq!(ids, (1..=15).collect::<Vec<i64>>());
+    // 11 rating events × 2 webhooks; call events are not published.
+    let due = store.claim_deliveries(100, 60_000).await.expect("claim");
+    assert_eq!(due.len(), 22);
+    assert!(due.iter().all(|d| d.kind == EventKind::Measurement));
+}
+
 async fn rollups_match_raw_counts(store: Store) {
     let agents = [Some("ann"), Some("bob"), None];
     let mut all = Vec::new();
@@ -654,9 +726,16 @@ async fn rollups_match_raw_counts(store: Store) {
         } else {
             Rating::Happy
         };
-        let m = rating(agent, r, ms);
-        store.insert_measurement(&m).await.expect("insert");
-        all.push(m);
+        all.push(rating(agent, r, ms));
+    }
+    // Half one by one, half in group-commit batches whose tallies are summed
+    // per row before they are written.
+    for m in &all[..200] {
+        store.insert_measurement(m).await.expect("insert");
+    }
+    for chunk in all[200..].chunks(67) {
+        let refs: Vec<&NewMeasurement> = chunk.iter().collect();
+        store.write_batch(&refs, &[]).await.expect("batch");
     }
     let hour = 3_600_000;
     let windows = [
