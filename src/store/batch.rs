@@ -4,9 +4,13 @@
 //! and makes callers queue for their thanks. Here one writer task takes
 //! whatever ratings and call records are waiting, writes them in one
 //! transaction and answers each caller only after that commit: the same
-//! durability per rating, one fsync for many.
+//! durability per rating, one fsync for many. The batch also costs a fixed
+//! number of statements, not a few per rating: multi-row inserts, tallies
+//! summed per row before one upsert per table, and the events numbered at
+//! once.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
@@ -17,6 +21,21 @@ use super::{call, measurement, CallRecord, NewMeasurement, Store, StoreError};
 
 /// A write taking longer than this is logged with its phases.
 const SLOW_WRITE: Duration = Duration::from_millis(50);
+/// Slow writes since the last line logged (counting the one logged): an
+/// overloaded database logs one line a second, not one per transaction.
+static SLOW_WRITES: AtomicU64 = AtomicU64::new(0);
+static SLOW_WRITE_LOGGED: Mutex<Option<Instant>> = Mutex::new(None);
+
+fn slow_write_log_due() -> bool {
+    SLOW_WRITES.fetch_add(1, Ordering::Relaxed);
+    let mut last = SLOW_WRITE_LOGGED.lock().unwrap_or_else(|e| e.into_inner());
+    let due = last.is_none_or(|t| t.elapsed() >= Duration::from_secs(1));
+    if due {
+        *last = Some(Instant::now());
+    }
+    due
+}
+
 /// Most entries in one transaction.
 const MAX_BATCH: usize = 256;
 /// Entries waiting for the writer before callers wait to queue.
@@ -75,10 +94,11 @@ impl Store {
         let took = started.elapsed();
         crate::metrics_hist::DB_WRITE.observe(took);
         let (any, began, written) = result?;
-        if took >= SLOW_WRITE {
+        if took >= SLOW_WRITE && slow_write_log_due() {
             // Where the time went: waiting for a connection (and, on
             // PostgreSQL, the writers' lock), the statements, or the commit.
             tracing::warn!(
+                slow_writes_since_last = SLOW_WRITES.swap(0, Ordering::Relaxed),
                 ratings = measurements.len(),
                 calls = calls.len(),
                 begin_ms = began.as_millis() as u64,
