@@ -2,8 +2,8 @@
 //! the tallies rebuilt once at the end. Writes no events and queues no
 //! webhooks, unlike the per-call path.
 
-use super::measurement::{push_row, NewMeasurement, CHUNK, INSERT_COLUMNS};
-use super::sql::Sql;
+use super::measurement::{push_row, NewMeasurement, INSERT_COLUMNS};
+use super::sql::{Sql, CHUNK};
 use super::{Store, StoreError};
 
 impl Store {

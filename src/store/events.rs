@@ -6,8 +6,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
-use super::measurement::CHUNK;
-use super::sql::{Bind, Sql};
+use super::sql::{Bind, Sql, CHUNK};
 use super::time::{from_ms, to_ms};
 use super::{Backend, Store, StoreError};
 

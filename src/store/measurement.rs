@@ -2,8 +2,6 @@
 //! call. Writing one is the point of the whole daemon, so `insert` returns
 //! only once the row is committed.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
@@ -14,7 +12,7 @@ use super::counts::scores;
 use super::cursor::Cursor;
 use super::filter::{Filter, Target};
 use super::rollup::Tallied;
-use super::sql::{Bind, Sql};
+use super::sql::{self, Bind, Sql};
 use super::time::{from_ms, to_ms};
 use super::{Store, StoreError};
 use crate::model::{DtmfSource, Rating};
@@ -224,16 +222,8 @@ fn from_row(row: &AnyRow) -> Result<Measurement, StoreError> {
 pub(crate) const INSERT_COLUMNS: &str = "id, created_at, survey, kind, score, rating, digit, \
      dtmf_source, agent, queue, original_call_id, sip_call_id, caller";
 
-/// Rows per multi-row INSERT: 13 binds each, well under both databases'
-/// parameter limits.
-pub(crate) const CHUNK: usize = 500;
-
 /// Appends `(…)` with one answer's values to a multi-row INSERT.
 pub(crate) fn push_row(sql: &mut Sql, m: &NewMeasurement) -> String {
-    let opt = |v: &Option<String>, sql: &mut Sql| match v {
-        Some(s) => sql.bind(Bind::Text(s.clone())),
-        None => "NULL".to_owned(),
-    };
     let vals = [
         sql.bind(Bind::Text(m.id.to_string())),
         sql.bind(Bind::Int(to_ms(m.created_at))),
@@ -243,11 +233,11 @@ pub(crate) fn push_row(sql: &mut Sql, m: &NewMeasurement) -> String {
         sql.bind(Bind::Text(m.rating())),
         sql.bind(Bind::Text(m.digits.clone())),
         sql.bind(Bind::Text(m.dtmf_source.as_str().into())),
-        opt(&m.agent, sql),
-        opt(&m.queue, sql),
-        opt(&m.original_call_id, sql),
+        sql.opt_text(m.agent.clone()),
+        sql.opt_text(m.queue.clone()),
+        sql.opt_text(m.original_call_id.clone()),
         sql.bind(Bind::Text(m.sip_call_id.clone())),
-        opt(&m.caller, sql),
+        sql.opt_text(m.caller.clone()),
     ];
     format!("({})", vals.join(", "))
 }
@@ -276,28 +266,15 @@ pub(crate) async fn insert_new<'a>(
     for m in items {
         m.check().map_err(StoreError::Invalid)?;
     }
-    let mut seen = HashSet::new();
-    let unique: Vec<&NewMeasurement> = items
-        .iter()
-        .copied()
-        .filter(|m| seen.insert(m.id))
-        .collect();
-    let mut stored = HashSet::new();
-    for chunk in unique.chunks(CHUNK) {
-        let mut sql = Sql::new(&format!(
-            "INSERT INTO measurements ({INSERT_COLUMNS}) VALUES "
-        ));
-        let rows: Vec<String> = chunk.iter().map(|m| push_row(&mut sql, m)).collect();
-        sql.push(&rows.join(", "));
-        sql.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
-        for row in sql.query().fetch_all(&mut *conn).await? {
-            stored.insert(row.try_get::<String, _>("id")?);
-        }
-    }
-    Ok(unique
-        .into_iter()
-        .filter(|m| stored.contains(&m.id.to_string()))
-        .collect())
+    sql::insert_new(
+        conn,
+        "measurements",
+        INSERT_COLUMNS,
+        items,
+        |m| m.id,
+        push_row,
+    )
+    .await
 }
 
 impl Store {

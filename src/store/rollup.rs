@@ -12,8 +12,7 @@ use std::collections::BTreeMap;
 
 use sqlx::AnyConnection;
 
-use super::measurement::CHUNK;
-use super::sql::{Bind, Sql};
+use super::sql::{Bind, Sql, CHUNK};
 use super::StoreError;
 
 pub(crate) const HOUR_MS: i64 = 3_600_000;
