@@ -235,9 +235,9 @@ fn rx_thread(sock: std::net::UdpSocket, table: Arc<Table>, stop: Arc<AtomicBool>
     let mut addrs: Vec<libc::sockaddr_in> = vec![unsafe { std::mem::zeroed() }; BATCH];
     let mut iovs: Vec<libc::iovec> = Vec::with_capacity(BATCH);
     let mut hdrs: Vec<libc::mmsghdr> = Vec::with_capacity(BATCH);
-    for i in 0..BATCH {
+    for buf in bufs.iter_mut() {
         iovs.push(libc::iovec {
-            iov_base: bufs[i].as_mut_ptr() as *mut libc::c_void,
+            iov_base: buf.as_mut_ptr() as *mut libc::c_void,
             iov_len: PKT,
         });
     }

@@ -57,7 +57,7 @@ async fn fill(store: &Store, rows: u64) -> anyhow::Result<()> {
         let batch: Vec<NewMeasurement> = (i..i + n).map(|k| fake(k, rows)).collect();
         store.bulk_insert_measurements(&batch).await?;
         i += n;
-        if i % 200_000 == 0 {
+        if i.is_multiple_of(200_000) {
             eprintln!("{i} ratings ({:.0?})", started.elapsed());
         }
     }

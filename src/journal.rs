@@ -261,7 +261,7 @@ mod tests {
             created_at: Utc::now(),
             survey: "smiley".into(),
             kind: crate::survey::ScaleKind::Smiley,
-            score: crate::store::smiley_score(if n % 2 == 0 {
+            score: crate::store::smiley_score(if n.is_multiple_of(2) {
                 Rating::Happy
             } else {
                 Rating::Sad

@@ -21,7 +21,7 @@ async fn happy_rfc4733_from_baresip() {
         Some(&100),
         "INVITE should get 100 Trying first, got {codes:?}"
     );
-    assert!(call.ok.to_tag().is_some());
+    assert!(call.ok.tag_in_to().is_some());
     survey_with_key(&call, '1').await;
     let heard = call.rtp.prompts_heard();
     assert_eq!(heard.first(), Some(&Prompt::Survey), "heard {heard:?}");
@@ -451,7 +451,7 @@ async fn retransmitted_invite_is_absorbed() {
     let tags: std::collections::BTreeSet<String> = finals
         .iter()
         .filter(|r| r.code().unwrap_or(0) >= 200)
-        .filter_map(|r| r.to_tag())
+        .filter_map(|r| r.tag_in_to())
         .collect();
     assert_eq!(
         tags.len(),
@@ -478,8 +478,8 @@ async fn retransmitted_invite_is_absorbed() {
         .await;
     if let Some(b) = &second {
         assert_eq!(
-            b.msg.from_tag(),
-            ok.to_tag(),
+            b.msg.tag_in_from(),
+            ok.tag_in_to(),
             "a second BYE from another dialog: the retransmission became a call"
         );
     }
@@ -520,7 +520,7 @@ async fn ok_is_retransmitted_until_ack() {
     let tags: std::collections::BTreeSet<String> = ua
         .responses_for(&branch, "INVITE")
         .iter()
-        .filter_map(|r| r.to_tag())
+        .filter_map(|r| r.tag_in_to())
         .collect();
     assert_eq!(
         tags.len(),
@@ -570,7 +570,7 @@ async fn reinvite_hold_and_unhold_keep_the_call() {
         .await;
     assert_eq!(ok.code(), Some(200), "hold re-INVITE: {}", ok.text());
     assert_eq!(
-        ok.to_tag().as_deref(),
+        ok.tag_in_to().as_deref(),
         Some(call.dialog.remote_tag.as_str())
     );
     let ack = call.dialog.ack(&ua, None);

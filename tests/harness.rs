@@ -16,8 +16,8 @@ fn sip_parser_handles_compact_folded_and_multi_via() {
     let m = SipMessage::parse(raw).unwrap();
     assert_eq!(m.code(), Some(200));
     assert_eq!(m.vias().len(), 3);
-    assert_eq!(m.to_tag().as_deref(), Some("abc"));
-    assert_eq!(m.from_tag().as_deref(), Some("1"));
+    assert_eq!(m.tag_in_to().as_deref(), Some("abc"));
+    assert_eq!(m.tag_in_from().as_deref(), Some("1"));
     assert_eq!(m.body, b"abc");
     assert_eq!(m.branch().as_deref(), Some("z9hG4bKa"));
     let v = m.top_via().unwrap();
@@ -248,7 +248,7 @@ async fn ua_transaction_and_auto_bye_answer() {
     ua.send_ack(&dialog.ack(&ua, None)).await;
     let (ack, bye_ok) = server.await.unwrap();
     assert_eq!(ack.method(), Some("ACK"));
-    assert_eq!(ack.to_tag().as_deref(), Some("uastag"));
+    assert_eq!(ack.tag_in_to().as_deref(), Some("uastag"));
     assert_eq!(ack.cseq().unwrap().1, "ACK");
     assert_eq!(bye_ok.code(), Some(200));
     assert_eq!(bye_ok.cseq().unwrap().1, "BYE");

@@ -120,7 +120,7 @@ impl JitterBuffer {
             Some(s) if s.ssrc == ssrc => {
                 let max16 = s.max_ext as u16;
                 let delta = i64::from(seq.wrapping_sub(max16) as i16);
-                if delta > MAX_DROPOUT || delta < -MAX_MISORDER {
+                if !(-MAX_MISORDER..=MAX_DROPOUT).contains(&delta) {
                     None
                 } else {
                     Some(s.max_ext + delta)

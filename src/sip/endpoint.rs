@@ -202,8 +202,7 @@ impl Endpoint {
         &self,
         req: &Message,
         inbound: &Inbound,
-        code: u16,
-        reason: &str,
+        (code, reason): (u16, &str),
         to_tag: Option<&str>,
         extra: &[(&str, String)],
         body: Option<(&str, &[u8])>,
@@ -222,14 +221,13 @@ impl Endpoint {
         key: &Option<TxKey>,
         req: &Message,
         inbound: &Inbound,
-        code: u16,
-        reason: &str,
+        (code, reason): (u16, &str),
         extra: &[(&str, String)],
         body: Option<(&str, &[u8])>,
     ) {
         let tag = build::new_tag();
         let resp = self
-            .respond(req, inbound, code, reason, Some(&tag), extra, body)
+            .respond(req, inbound, (code, reason), Some(&tag), extra, body)
             .await;
         if let Some(key) = key {
             let keep = if inbound.flow.is_udp() {
@@ -261,7 +259,7 @@ impl Endpoint {
         code: u16,
         reason: &str,
     ) {
-        self.answer(key, req, inbound, code, reason, &[], None)
+        self.answer(key, req, inbound, (code, reason), &[], None)
             .await;
     }
 
@@ -310,7 +308,7 @@ impl Endpoint {
         }
         if let Err(reason) = validate(&req, &method) {
             if method != "ACK" {
-                self.answer(&None, &req, inbound, reason.0, &reason.1, &[], None)
+                self.answer(&None, &req, inbound, (reason.0, &reason.1), &[], None)
                     .await;
             }
             return;
@@ -346,13 +344,13 @@ impl Endpoint {
                     ),
                     ("Supported", SUPPORTED.to_string()),
                 ];
-                self.answer(&key, &req, inbound, 200, "OK", &extra, None)
+                self.answer(&key, &req, inbound, (200, "OK"), &extra, None)
                     .await;
             }
             _ => {
                 // RFC 3261 §8.2.1: a method we do not implement.
                 let extra = [("Allow", ALLOW.to_string())];
-                self.answer(&key, &req, inbound, 501, "Not Implemented", &extra, None)
+                self.answer(&key, &req, inbound, (501, "Not Implemented"), &extra, None)
                     .await;
             }
         }
@@ -385,8 +383,7 @@ impl Endpoint {
                 &key,
                 &req,
                 inbound,
-                503,
-                "Service Unavailable (shutting down)",
+                (503, "Service Unavailable (shutting down)"),
                 &extra,
                 None,
             )
@@ -401,7 +398,7 @@ impl Endpoint {
             .collect();
         if !unsupported.is_empty() {
             let extra = [("Unsupported", unsupported.join(", "))];
-            self.answer(&key, &req, inbound, 420, "Bad Extension", &extra, None)
+            self.answer(&key, &req, inbound, (420, "Bad Extension"), &extra, None)
                 .await;
             return;
         }
@@ -414,8 +411,7 @@ impl Endpoint {
                     &key,
                     &req,
                     inbound,
-                    415,
-                    "Unsupported Media Type",
+                    (415, "Unsupported Media Type"),
                     &extra,
                     None,
                 )
@@ -445,8 +441,7 @@ impl Endpoint {
                         &key,
                         &req,
                         inbound,
-                        488,
-                        "Not Acceptable Here",
+                        (488, "Not Acceptable Here"),
                         &extra,
                         None,
                     )
@@ -477,8 +472,7 @@ impl Endpoint {
                     &key,
                     &req,
                     inbound,
-                    503,
-                    "Service Unavailable (no media port)",
+                    (503, "Service Unavailable (no media port)"),
                     &extra,
                     None,
                 )
@@ -489,7 +483,7 @@ impl Endpoint {
         let local_port = lease.port();
         // 100 Trying at once, so the caller stops retransmitting (§17.2.1).
         let trying = self
-            .respond(&req, inbound, 100, "Trying", None, &[], None)
+            .respond(&req, inbound, (100, "Trying"), None, &[], None)
             .await;
         if let Some(k) = &key {
             self.inner
@@ -806,7 +800,7 @@ impl Endpoint {
                     if let Some(se) = req.header("Session-Expires") {
                         extra.push(("Session-Expires", se.to_string()));
                     }
-                    self.answer(&key, &req, inbound, 200, "OK", &extra, body)
+                    self.answer(&key, &req, inbound, (200, "OK"), &extra, body)
                         .await;
                 }
             }
@@ -1001,8 +995,7 @@ impl Endpoint {
                         &key,
                         &req,
                         inbound,
-                        415,
-                        "Unsupported Media Type",
+                        (415, "Unsupported Media Type"),
                         &extra,
                         None,
                     )

@@ -223,16 +223,16 @@ pub fn response_problems(req: &Request, resp: &SipMessage) -> Vec<String> {
         other => p.push(format!("{what}: CSeq {other:?} != {n} {m}")),
     }
     let sent_from_tag = req.get("From").and_then(tag_of);
-    if resp.from_tag() != sent_from_tag {
+    if resp.tag_in_from() != sent_from_tag {
         p.push(format!(
             "{what}: From tag {:?} != {:?}",
-            resp.from_tag(),
+            resp.tag_in_from(),
             sent_from_tag
         ));
     }
     let code = resp.code().unwrap_or(0);
     let req_to_tag = req.get("To").and_then(tag_of);
-    match (&req_to_tag, resp.to_tag()) {
+    match (&req_to_tag, resp.tag_in_to()) {
         (Some(a), Some(b)) if *a != b => p.push(format!("{what}: To tag changed {a} -> {b}")),
         (Some(_), None) => p.push(format!("{what}: To tag dropped")),
         (None, None) if code > 100 => p.push(format!("{what}: no To tag (RFC 3261 8.2.6.2)")),
@@ -484,17 +484,17 @@ impl Call {
         };
         let m = &bye.msg;
         let mut p = Vec::new();
-        if m.to_tag().as_deref() != Some(self.dialog.local_tag.as_str()) {
+        if m.tag_in_to().as_deref() != Some(self.dialog.local_tag.as_str()) {
             p.push(format!(
                 "BYE To tag {:?} != our From tag {}",
-                m.to_tag(),
+                m.tag_in_to(),
                 self.dialog.local_tag
             ));
         }
-        if m.from_tag().as_deref() != Some(self.dialog.remote_tag.as_str()) {
+        if m.tag_in_from().as_deref() != Some(self.dialog.remote_tag.as_str()) {
             p.push(format!(
                 "BYE From tag {:?} != the daemon's To tag {}",
-                m.from_tag(),
+                m.tag_in_from(),
                 self.dialog.remote_tag
             ));
         }

@@ -251,11 +251,11 @@ impl SipMessage {
         Some((n, m))
     }
 
-    pub fn from_tag(&self) -> Option<String> {
+    pub fn tag_in_from(&self) -> Option<String> {
         self.header("From").and_then(tag_of)
     }
 
-    pub fn to_tag(&self) -> Option<String> {
+    pub fn tag_in_to(&self) -> Option<String> {
         self.header("To").and_then(tag_of)
     }
 
@@ -1172,7 +1172,7 @@ impl Shared {
                 v.push(format!("{what}: missing {h}"));
             }
         }
-        if m.from_tag().is_none() {
+        if m.tag_in_from().is_none() {
             v.push(format!("{what}: From without tag"));
         }
         if let (Some((_, cm)), Some(meth)) = (m.cseq(), m.method()) {
@@ -1270,7 +1270,7 @@ impl Dialog {
         Dialog {
             call_id: invite.call_id(),
             local_tag: tag_of(from).unwrap_or_default(),
-            remote_tag: ok.to_tag().unwrap_or_default(),
+            remote_tag: ok.tag_in_to().unwrap_or_default(),
             local_uri: without_tag(from),
             remote_uri: without_tag(to),
             remote_target: ok.contact_uri().unwrap_or_else(|| invite.uri.clone()),
