@@ -30,37 +30,14 @@ SAD="${KAM_CALLS_SAD:-8}"
 RATE="${KAM_RATE:-4}"
 PCAPS="${SIPP_PCAP_DIR:-/usr/share/sip-tester}"
 
-PASS=0
-FAIL=0
 WORK=""
 DB_NAME=""
 PIDS=()
 
-log() { echo "[kamailio] $*"; }
-pass() {
-  PASS=$((PASS + 1))
-  echo "PASS: kamailio: $*"
-}
-fail() {
-  FAIL=$((FAIL + 1))
-  echo "FAIL: kamailio: $*"
-}
-
-# Running, not exited (an exited child stays a zombie until reaped).
-alive() {
-  [[ -r "/proc/$1/stat" ]] && ! awk '{ exit ($3 == "Z") ? 0 : 1 }' "/proc/$1/stat" 2>/dev/null
-}
-
-stop_pid() {
-  local pid="$1"
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+CI_NAME=kamailio
+CI_VERDICT="kamailio: "
+# shellcheck source=.ci/lib.sh
+. "$ROOT/.ci/lib.sh"
 
 cleanup() {
   local rc=$?
@@ -108,9 +85,6 @@ WORK="$(mktemp -d /tmp/smileyd-kamailio.XXXXXX)"
 DB_URL="$("$ROOT/.ci/postgres.sh" create-db smileyd_kam)"
 DB_NAME="${DB_URL##*/}"
 log "database $DB_URL"
-
-# free_port [TAKEN...] | free_port media BASE (see .ci/ports.py)
-free_port() { python3 "$ROOT/.ci/ports.py" "$@"; }
 
 # --- two daemons, one database, one recordings directory -------------------
 mkdir -p "$WORK/recordings"

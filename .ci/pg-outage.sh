@@ -33,35 +33,16 @@ RATE="${OUTAGE_RATE:-2}"
 DOWN_SECS="${OUTAGE_DOWN_SECS:-8}"
 PCAPS="${SIPP_PCAP_DIR:-/usr/share/sip-tester}"
 
-PASS=0
-FAIL=0
 WORK=""
 PGDATA_DIR=""
 PGBIN=""
 DAEMON_PID=""
 SIPP_PID=""
 
-log() { echo "[pg-outage] $*"; }
-pass() {
-  PASS=$((PASS + 1))
-  echo "PASS: pg-outage: $*"
-}
-fail() {
-  FAIL=$((FAIL + 1))
-  echo "FAIL: pg-outage: $*"
-}
-
-stop_pid() {
-  local pid="$1"
-  [[ -n "$pid" ]] || return 0
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 50); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
+CI_NAME=pg-outage
+CI_VERDICT="pg-outage: "
+# shellcheck source=.ci/lib.sh
+. "$ROOT/.ci/lib.sh"
 
 pg_stop() {
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop >/dev/null 2>&1 || true
@@ -117,14 +98,6 @@ WORK="$(mktemp -d /tmp/smileyd-pg-outage.XXXXXX)"
 chmod 755 "$WORK"
 mkdir -p "$WORK/recordings"
 
-free_port() {
-  if [[ "${1:-}" == media ]]; then
-    python3 "$ROOT/.ci/ports.py" media 30600
-  else
-    python3 "$ROOT/.ci/ports.py"
-  fi
-}
-
 # --- a PostgreSQL server of our own ---------------------------------------
 PG_PORT="$(free_port)"
 PGDATA_DIR="$WORK/pg"
@@ -142,8 +115,7 @@ DB_URL="postgres://postgres@127.0.0.1:$PG_PORT/smileyd"
 
 # --- smileyd ---------------------------------------------------------------
 SIP_PORT="$(free_port)"
-HTTP_PORT="$(free_port)"
-while [[ "$HTTP_PORT" == "$SIP_PORT" ]]; do HTTP_PORT="$(free_port)"; done
+HTTP_PORT="$(free_port "$SIP_PORT")"
 API="http://127.0.0.1:$HTTP_PORT"
 JOURNAL="$WORK/smileyd.journal"
 cat >"$WORK/smileyd.toml" <<'TOML'
@@ -199,7 +171,7 @@ sed -e "s#/usr/share/sip-tester/dtmf_2833_1.pcap#$pcap#" \
   -e "s#X-Agent-Id: sipp-agent-1#X-Agent-Id: outage-agent#" \
   -e "s#X-Queue: interop#X-Queue: outage#" \
   "$ROOT/tests/sipp/uac_press1.xml" >"$scenario"
-media_port="$(free_port media)"
+media_port="$(free_port media 30600)"
 sipp_port="$(free_port)"
 log "sipp: $CALLS calls at $RATE/s"
 (

@@ -30,11 +30,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=.ci/lib.sh
+. "$ROOT/.ci/lib.sh"
 http=$(free_port)
-sip=$(free_port)
+sip=$(free_port "$http")
 mkdir -p "$work/recordings"
 cat >"$work/smileyd.toml" <<TOML
 sip_listen = "127.0.0.1:$sip"

@@ -65,15 +65,10 @@ text = text.replace("X-Agent-Id: sipp-comment-agent", "X-Agent-Id: " + agent)
 open(dst, "w").write(text)
 PY
 
-free_ports() {
-  if [[ "${1:-}" == media ]]; then
-    python3 "$ROOT/.ci/ports.py" media 30400
-  else
-    python3 "$ROOT/.ci/ports.py"
-  fi
-}
-media_port="${MEDIA_PORT:-$(free_ports media)}"
-sip_port="$(free_ports)"
+# shellcheck source=.ci/lib.sh
+. "$ROOT/.ci/lib.sh"
+media_port="${MEDIA_PORT:-$(free_port media 30400)}"
+sip_port="$(free_port)"
 
 rc=0
 (
