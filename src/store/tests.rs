@@ -47,6 +47,40 @@ async fn pg_admin() -> Option<AnyConnection> {
     }
 }
 
+/// A new, empty PostgreSQL database: the admin connection and the
+/// database's name. None (with a note) when no server answers.
+async fn create_pg_database(test: &str) -> Option<(AnyConnection, String)> {
+    let Some(mut admin) = pg_admin().await else {
+        eprintln!(
+            "note: PostgreSQL not reachable at {}; skipping {test} on postgres",
+            pg_base()
+        );
+        return None;
+    };
+    let db = format!("smileyd_test_{}", Uuid::now_v7().simple());
+    admin
+        .execute(format!("CREATE DATABASE {db}").as_str())
+        .await
+        .expect("create test database");
+    Some((admin, db))
+}
+
+/// Drops a database of `create_pg_database`, then re-raises the test's
+/// panic, if it had one.
+async fn drop_pg_database(
+    mut admin: AnyConnection,
+    db: &str,
+    outcome: Result<(), Box<dyn std::any::Any + Send>>,
+) {
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str())
+        .await
+        .expect("drop test database");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
 /// Runs `test` on a store backed by a new PostgreSQL database, dropping the
 /// database afterwards even when the test panics. Skips (with a note) when no
 /// server answers.
@@ -55,18 +89,9 @@ where
     F: FnOnce(Store) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some(mut admin) = pg_admin().await else {
-        eprintln!(
-            "note: PostgreSQL not reachable at {}; skipping {name} on postgres",
-            pg_base()
-        );
+    let Some((admin, db)) = create_pg_database(name).await else {
         return;
     };
-    let db = format!("smileyd_test_{}", Uuid::now_v7().simple());
-    admin
-        .execute(format!("CREATE DATABASE {db}").as_str())
-        .await
-        .expect("create test database");
     let outcome = match Store::connect(&format!("{}/{db}", pg_base())).await {
         Ok(store) => {
             let r = tokio::spawn(test(store.clone())).await;
@@ -75,13 +100,7 @@ where
         }
         Err(e) => Err(Box::new(format!("open postgres store: {e}")) as Box<_>),
     };
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str())
-        .await
-        .expect("drop test database");
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
-    }
+    drop_pg_database(admin, &db, outcome).await;
 }
 
 /// Declares `$name` as a test on SQLite and on PostgreSQL.
@@ -1096,15 +1115,9 @@ async fn upgrade_from_smiley_only_schema_sqlite() {
 
 #[tokio::test]
 async fn upgrade_from_smiley_only_schema_postgres() {
-    let Some(mut admin) = pg_admin().await else {
-        eprintln!("note: PostgreSQL not reachable; skipping the upgrade test on postgres");
+    let Some((admin, db)) = create_pg_database("the upgrade test").await else {
         return;
     };
-    let db = format!("smileyd_test_{}", Uuid::now_v7().simple());
-    admin
-        .execute(format!("CREATE DATABASE {db}").as_str())
-        .await
-        .expect("create test database");
     let url = format!("{}/{db}", pg_base());
     // Not spawned (sqlx's Acquire futures are not Send enough for that):
     // a panic is caught here so the database is dropped either way.
@@ -1112,13 +1125,7 @@ async fn upgrade_from_smiley_only_schema_postgres() {
         upgrade_recounts_smiley_ratings(&url),
     ))
     .await;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)").as_str())
-        .await
-        .expect("drop test database");
-    if let Err(panic) = r {
-        std::panic::resume_unwind(panic);
-    }
+    drop_pg_database(admin, &db, r).await;
 }
 
 /// Answers on every scale, per survey: each survey's counts hold only its
