@@ -9,11 +9,10 @@ use serde::Serialize;
 
 use super::counts::FiguresJson;
 use super::error::{ApiError, ErrorJson};
-use super::etag::Tag;
 use super::params::Params;
 use super::schema::ScaleKindName;
 use super::state::ApiState;
-use super::survey::{resolve, Chosen, Resolved};
+use super::survey::{resolve, Resolved};
 use crate::survey::ScaleKind;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -50,26 +49,19 @@ pub struct QueuesJson {
     pub items: Vec<QueueJson>,
 }
 
-/// What a league table request found.
-enum League<T> {
-    NotModified(Response),
-    Rows {
-        chosen: Chosen,
-        tag: Tag,
-        items: Vec<T>,
-    },
-}
-
 /// Per-agent or per-queue rows of one survey, ranked by the store, less
-/// those with fewer than `min_responses` answers, each made into `item`.
-async fn league<T>(
+/// those with fewer than `min_responses` answers, each made into `item`,
+/// all answered as the JSON `table` makes of the survey, its scale and the
+/// rows (or 304).
+async fn league<T, J: Serialize>(
     state: &ApiState,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
     params: &Params,
     by_queue: bool,
     item: impl Fn(Option<String>, FiguresJson) -> T,
-) -> Result<League<T>, ApiError> {
+    table: impl FnOnce(String, ScaleKind, Vec<T>) -> J,
+) -> Result<Response, ApiError> {
     let other = if by_queue { "agent" } else { "queue" };
     let params = params.only(&["survey", other, "from", "to", "min_responses"])?;
     let min = params.count("min_responses")?.unwrap_or(0);
@@ -80,7 +72,7 @@ async fn league<T>(
             filter,
             tag,
         } => (chosen, filter, tag),
-        Resolved::NotModified(r) => return Ok(League::NotModified(r)),
+        Resolved::NotModified(r) => return Ok(r),
     };
     let rows = if by_queue {
         state.store_call(state.store.per_queue(&filter)).await?
@@ -94,7 +86,7 @@ async fn league<T>(
         .filter(|(_, c)| u64::try_from(c.total()).unwrap_or(0) >= min)
         .map(|(name, c)| item(name, FiguresJson::of(chosen.kind, c)))
         .collect();
-    Ok(League::Rows { chosen, tag, items })
+    Ok(tag.attach(Json(table(chosen.name, chosen.kind, items))))
 }
 
 /// One survey's figures per agent, best first.
@@ -127,15 +119,12 @@ pub async fn agents(
     params: Params,
 ) -> Result<Response, ApiError> {
     let item = |agent, figures| AgentJson { agent, figures };
-    let (chosen, tag, items) = match league(&state, &uri, &headers, &params, false, item).await? {
-        League::Rows { chosen, tag, items } => (chosen, tag, items),
-        League::NotModified(r) => return Ok(r),
-    };
-    Ok(tag.attach(Json(AgentsJson {
-        survey: chosen.name,
-        kind: chosen.kind,
+    let table = |survey, kind, items| AgentsJson {
+        survey,
+        kind,
         items,
-    })))
+    };
+    league(&state, &uri, &headers, &params, false, item, table).await
 }
 
 /// One survey's figures per queue, best first.
@@ -168,13 +157,10 @@ pub async fn queues(
     params: Params,
 ) -> Result<Response, ApiError> {
     let item = |queue, figures| QueueJson { queue, figures };
-    let (chosen, tag, items) = match league(&state, &uri, &headers, &params, true, item).await? {
-        League::Rows { chosen, tag, items } => (chosen, tag, items),
-        League::NotModified(r) => return Ok(r),
-    };
-    Ok(tag.attach(Json(QueuesJson {
-        survey: chosen.name,
-        kind: chosen.kind,
+    let table = |survey, kind, items| QueuesJson {
+        survey,
+        kind,
         items,
-    })))
+    };
+    league(&state, &uri, &headers, &params, true, item, table).await
 }
