@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -31,8 +31,6 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub static ACTIVE_CALLS: AtomicI64 = AtomicI64::new(0);
 pub static OUTCOMES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
-pub static RATINGS_HAPPY: AtomicU64 = AtomicU64::new(0);
-pub static RATINGS_SAD: AtomicU64 = AtomicU64::new(0);
 
 fn outcome_index(o: CallOutcome) -> usize {
     match o {
@@ -405,29 +403,19 @@ async fn commit(
 /// /metrics. Survey names come from the configuration, so the set is small.
 static ANSWERS: Mutex<BTreeMap<(String, &'static str, u8), u64>> = Mutex::new(BTreeMap::new());
 
+fn answers() -> std::sync::MutexGuard<'static, BTreeMap<(String, &'static str, u8), u64>> {
+    ANSWERS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn count_answer(survey: &str, kind: ScaleKind, score: u8) {
-    if kind == ScaleKind::Smiley {
-        match score {
-            1 => RATINGS_HAPPY.fetch_add(1, Ordering::Relaxed),
-            _ => RATINGS_SAD.fetch_add(1, Ordering::Relaxed),
-        };
-    }
-    let mut answers = match ANSWERS.lock() {
-        Ok(a) => a,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    *answers
+    *answers()
         .entry((survey.to_owned(), kind.as_str(), score))
         .or_insert(0) += 1;
 }
 
 /// (survey, scale, score, answers) committed since start-up.
 pub fn answers_snapshot() -> Vec<(String, &'static str, u8, u64)> {
-    let answers = match ANSWERS.lock() {
-        Ok(a) => a,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    answers
+    answers()
         .iter()
         .map(|((s, k, score), n)| (s.clone(), *k, *score, *n))
         .collect()

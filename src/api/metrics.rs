@@ -8,10 +8,11 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 
 use super::dispatch;
-use crate::call::{answers_snapshot, ACTIVE_CALLS, OUTCOMES, RATINGS_HAPPY, RATINGS_SAD};
+use crate::call::{answers_snapshot, ACTIVE_CALLS, OUTCOMES};
 use crate::journal::{JOURNALED, REPLAYED};
 use crate::media::stats as media;
 use crate::sip::stats as sip;
+use crate::survey::ScaleKind;
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -66,14 +67,25 @@ pub fn render() -> String {
         "Finished survey calls by outcome.",
         &outcomes,
     );
+    let answers = answers_snapshot();
+    // The smiley answers of every survey, by value.
+    let smiley = |happy: bool| -> u64 {
+        answers
+            .iter()
+            .filter(|(_, kind, score, _)| {
+                *kind == ScaleKind::Smiley.as_str() && (*score == 1) == happy
+            })
+            .map(|(.., n)| n)
+            .sum()
+    };
     fixed(
         o,
         "smileyd_ratings_total",
         "counter",
         "Smiley ratings committed by value.",
         &[
-            ("rating=\"happy\"", RATINGS_HAPPY.load(Relaxed)),
-            ("rating=\"sad\"", RATINGS_SAD.load(Relaxed)),
+            ("rating=\"happy\"", smiley(true)),
+            ("rating=\"sad\"", smiley(false)),
         ],
     );
 
@@ -83,7 +95,7 @@ pub fn render() -> String {
         "counter",
         "Answers committed, by survey, scale and score.",
     );
-    for (survey, kind, score, n) in answers_snapshot() {
+    for (survey, kind, score, n) in answers {
         let _ = writeln!(
             o,
             "smileyd_answers_total{{survey=\"{}\",kind=\"{kind}\",score=\"{score}\"}} {n}",
