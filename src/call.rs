@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::comment::{self, PendingComment};
 use crate::config::Config;
 use crate::config::SurveyConfig;
+use crate::current::Current;
 use crate::journal::{Entry, Journal};
 use crate::media::prompt::PromptLibrary;
 use crate::media::{self, MediaCommand, MediaConfig, MediaEvent};
@@ -44,30 +45,12 @@ fn outcome_index(o: CallOutcome) -> usize {
 /// What every call shares.
 pub struct CallContext {
     /// Swapped whole on SIGHUP; each call keeps the snapshot it started with.
-    pub config: RwLock<Arc<Config>>,
+    pub config: Current<Config>,
     pub store: Store,
     /// Shared with the API, which swaps in uploaded prompts for new calls.
     pub prompts: PromptLibrary,
     pub endpoint: Endpoint,
     pub journal: Journal,
-}
-
-impl CallContext {
-    /// The configuration in force now.
-    pub fn config(&self) -> Arc<Config> {
-        match self.config.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Puts a reloaded configuration in force for new calls.
-    pub fn set_config(&self, config: Arc<Config>) {
-        match self.config.write() {
-            Ok(mut c) => *c = config,
-            Err(poisoned) => *poisoned.into_inner() = config,
-        }
-    }
 }
 
 /// Who the call was about, read once when it arrives.
@@ -117,7 +100,7 @@ impl Parties {
 pub async fn run(ctx: Arc<CallContext>, call: IncomingCall) {
     ACTIVE_CALLS.fetch_add(1, Ordering::Relaxed);
     let started = Utc::now();
-    let config = ctx.config();
+    let config = ctx.config.get();
     let parties = Parties::of(&call.invite, &config);
     let key = call.key.clone();
     let (outcome, measurement) = drive(&ctx, call, &parties).await;
@@ -162,7 +145,7 @@ async fn drive(
     mut call: IncomingCall,
     parties: &Parties,
 ) -> (CallOutcome, Option<(Uuid, String)>) {
-    let cfg = &ctx.config();
+    let cfg = &ctx.config.get();
     // The whole call plays from this snapshot, even if prompts are uploaded meanwhile.
     let prompts = ctx.prompts.snapshot();
     // No media goes out before the call is answered and acknowledged: the

@@ -7,6 +7,7 @@ pub mod api;
 pub mod call;
 pub mod comment;
 pub mod config;
+pub mod current;
 pub mod journal;
 pub mod media;
 pub mod metrics_hist;

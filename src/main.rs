@@ -1,7 +1,7 @@
 //! smileyd: answers post-call survey calls over SIP and serves the ratings over HTTP.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use smileyd::api;
 use smileyd::call::{self, CallContext, ACTIVE_CALLS};
 use smileyd::config::{Cli, Command, Config, Overrides, TokenCommand};
+use smileyd::current::Current;
 use smileyd::journal::Journal;
 use smileyd::media::prompt::PromptLibrary;
 use smileyd::media::PortAllocator;
@@ -125,7 +126,7 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("http_listen {}: {e}", config.http_listen))?;
     let ctx = Arc::new(CallContext {
-        config: RwLock::new(config.clone()),
+        config: Current::new(config.clone()),
         store: store.clone(),
         prompts,
         endpoint: endpoint.clone(),
@@ -263,7 +264,7 @@ fn spawn_reloader(overrides: Overrides, ctx: Arc<CallContext>, surveys: api::Sur
         while hup.recv().await.is_some() {
             match Config::load(&overrides) {
                 Ok(new) => {
-                    let old = ctx.config();
+                    let old = ctx.config.get();
                     if new.sip_listen != old.sip_listen
                         || new.http_listen != old.http_listen
                         || new.database_url != old.database_url
@@ -274,7 +275,7 @@ fn spawn_reloader(overrides: Overrides, ctx: Arc<CallContext>, surveys: api::Sur
                     ctx.endpoint
                         .set_allowed_networks(new.allowed_networks.clone());
                     surveys.set(api::SurveyCatalog::of(&new));
-                    ctx.set_config(Arc::new(new));
+                    ctx.config.set(new);
                     tracing::info!("configuration reloaded");
                 }
                 Err(e) => tracing::error!("configuration reload refused, keeping the old one: {e}"),

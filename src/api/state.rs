@@ -4,11 +4,12 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::ApiError;
 use crate::config::Config;
+use crate::current::Current;
 use crate::media::prompt::PromptLibrary;
 use crate::store::{Store, StoreError};
 use crate::survey::ScaleKind;
@@ -77,30 +78,7 @@ impl SurveyCatalog {
 }
 
 /// Shared with the daemon's reloader; cheap to clone.
-#[derive(Clone, Debug, Default)]
-pub struct SurveysHandle(Arc<RwLock<Arc<SurveyCatalog>>>);
-
-impl SurveysHandle {
-    pub fn new(catalog: SurveyCatalog) -> Self {
-        SurveysHandle(Arc::new(RwLock::new(Arc::new(catalog))))
-    }
-
-    /// The catalogue in force now.
-    pub fn get(&self) -> Arc<SurveyCatalog> {
-        match self.0.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Puts a reloaded configuration's surveys in force.
-    pub fn set(&self, catalog: SurveyCatalog) {
-        match self.0.write() {
-            Ok(mut c) => *c = Arc::new(catalog),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(catalog),
-        }
-    }
-}
+pub type SurveysHandle = Current<SurveyCatalog>;
 
 /// Who may read /metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

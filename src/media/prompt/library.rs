@@ -8,10 +8,11 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use super::set::{PromptInfo, PromptSet, Source};
 use super::{atomic, Prompt, PromptError, PromptKey};
+use crate::current::Current;
 
 /// Largest WAV body accepted for upload: two minutes of CD-quality stereo
 /// fit, while a mistaken upload of a whole recording does not.
@@ -47,7 +48,7 @@ pub struct PromptLibrary {
 }
 
 struct Inner {
-    current: RwLock<Arc<PromptSet>>,
+    current: Current<PromptSet>,
     custom_dir: PathBuf,
     /// One writer at a time: each builds the next set from the current one,
     /// so two uploads at once cannot drop each other's prompt.
@@ -59,7 +60,7 @@ impl PromptLibrary {
     pub fn new(set: PromptSet, custom_dir: impl Into<PathBuf>) -> PromptLibrary {
         PromptLibrary {
             inner: Arc::new(Inner {
-                current: RwLock::new(Arc::new(set)),
+                current: Current::new(set),
                 custom_dir: custom_dir.into(),
                 writer: Mutex::new(()),
             }),
@@ -80,11 +81,7 @@ impl PromptLibrary {
 
     /// The current set, for one call from its start to its end.
     pub fn snapshot(&self) -> Arc<PromptSet> {
-        self.inner
-            .current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.inner.current.get()
     }
 
     pub fn custom_dir(&self) -> &Path {
@@ -165,11 +162,7 @@ impl PromptLibrary {
     fn swap(&self, change: impl FnOnce(&mut PromptSet)) {
         let mut next = (*self.snapshot()).clone();
         change(&mut next);
-        *self
-            .inner
-            .current
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(next);
+        self.inner.current.set(next);
     }
 }
 
