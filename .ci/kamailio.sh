@@ -48,38 +48,17 @@ cleanup() {
   if [[ -n "$DB_NAME" ]]; then
     "$ROOT/.ci/postgres.sh" drop-db "$DB_NAME" 2>/dev/null || true
   fi
-  if [[ -n "$WORK" && -d "$WORK" ]]; then
-    if [[ -n "${KEEP_CI_WORK:-}" || "$FAIL" != 0 || "$rc" != 0 ]]; then
-      log "work directory kept: $WORK"
-    else
-      rm -rf "$WORK"
-    fi
-  fi
+  remove_work "$rc"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-need=()
-command -v kamailio >/dev/null || need+=(kamailio)
-command -v sipp >/dev/null || need+=(sip-tester)
-command -v curl >/dev/null || need+=(curl)
-command -v python3 >/dev/null || need+=(python3)
-if ((${#need[@]})); then
-  log "installing ${need[*]} from Debian"
-  apt-get update </dev/null >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" </dev/null >/dev/null
-fi
+ensure_packages kamailio:kamailio sipp:sip-tester curl:curl python3:python3
 # The Debian package may start its own instance on 5060; ours has its own
 # port and configuration, so that one is left alone.
 
-BIN="${1:-}"
-if [[ -z "$BIN" ]]; then
-  log "cargo build --bin smileyd"
-  cargo build --quiet --bin smileyd
-  BIN="$ROOT/target/debug/smileyd"
-fi
-BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+BIN="$(smileyd_binary "${1:-}")"
 
 WORK="$(mktemp -d /tmp/smileyd-kamailio.XXXXXX)"
 DB_URL="$("$ROOT/.ci/postgres.sh" create-db smileyd_kam)"

@@ -36,3 +36,42 @@ stop_pid() {
 # free_port [TAKEN...]: a port free for TCP and UDP, not one of TAKEN;
 # free_port media BASE [COUNT]: see .ci/ports.py.
 free_port() { python3 "$ROOT/.ci/ports.py" "$@"; }
+
+# ensure_packages COMMAND:PACKAGE ...: installs from Debian the package of
+# each command missing (idempotent: nothing to do when all are there).
+ensure_packages() {
+  local need=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null || need+=("${pair#*:}")
+  done
+  if ((${#need[@]})); then
+    log "installing ${need[*]} from Debian"
+    apt-get update </dev/null >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" </dev/null >/dev/null
+  fi
+}
+
+# smileyd_binary [PATH]: prints PATH made absolute, or builds the debug
+# binary and prints its path.
+smileyd_binary() {
+  local bin="${1:-}"
+  if [[ -z "$bin" ]]; then
+    log "cargo build --bin smileyd" >&2
+    (cd "$ROOT" && cargo build --quiet --bin smileyd)
+    bin="$ROOT/target/debug/smileyd"
+  fi
+  echo "$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
+}
+
+# remove_work RC: removes $WORK, or keeps it (and says where) when RC or
+# FAIL says the run failed or KEEP_CI_WORK is set; CI_DISCARD_WORK removes
+# it always.
+remove_work() {
+  local rc="$1"
+  [[ -n "$WORK" && -d "$WORK" ]] || return 0
+  if [[ -n "${KEEP_CI_WORK:-}" || "$FAIL" != 0 || "$rc" != 0 ]] && [[ -z "${CI_DISCARD_WORK:-}" ]]; then
+    log "work directory kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}

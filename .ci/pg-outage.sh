@@ -55,13 +55,7 @@ cleanup() {
   if [[ -n "$PGDATA_DIR" && -f "$PGDATA_DIR/postmaster.pid" ]]; then
     pg_stop
   fi
-  if [[ -n "$WORK" && -d "$WORK" ]]; then
-    if [[ -n "${KEEP_CI_WORK:-}" || "$FAIL" != 0 || "$rc" != 0 ]] && [[ -z "${CI_DISCARD_WORK:-}" ]]; then
-      log "work directory kept: $WORK"
-    else
-      rm -rf "$WORK"
-    fi
-  fi
+  remove_work "$rc"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -72,27 +66,13 @@ if [[ "$(id -u)" != 0 ]]; then
   exit 1
 fi
 
-need=()
-command -v sipp >/dev/null || need+=(sip-tester)
-command -v curl >/dev/null || need+=(curl)
-command -v python3 >/dev/null || need+=(python3)
-if ((${#need[@]})); then
-  log "installing ${need[*]} from Debian"
-  apt-get update </dev/null >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" </dev/null >/dev/null
-fi
+ensure_packages sipp:sip-tester curl:curl python3:python3
 if [[ ! -d /usr/lib/postgresql ]] || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   "$ROOT/.ci/postgres.sh" ensure
 fi
 PGBIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
 
-BIN="${1:-}"
-if [[ -z "$BIN" ]]; then
-  log "cargo build --bin smileyd"
-  cargo build --quiet --bin smileyd
-  BIN="$ROOT/target/debug/smileyd"
-fi
-BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
+BIN="$(smileyd_binary "${1:-}")"
 
 WORK="$(mktemp -d /tmp/smileyd-pg-outage.XXXXXX)"
 chmod 755 "$WORK"

@@ -10,29 +10,27 @@
 # admin token with `smileyd token create`, runs schemathesis with it, stops
 # the daemon. Exits non-zero when schemathesis reports anything.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+CI_NAME=schemathesis
+CI_VERDICT="schemathesis: "
+# shellcheck source=.ci/lib.sh
+. "$ROOT/.ci/lib.sh"
 
 if ! command -v schemathesis >/dev/null 2>&1; then
     python3 -m pip install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5'
 fi
 
-bin=${1:-}
-if [ -z "$bin" ]; then
-    cargo build --quiet --bin smileyd
-    bin=target/debug/smileyd
-fi
+bin="$(smileyd_binary "${1:-}")"
 
 work=$(mktemp -d)
 pid=
 cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    stop_pid "$pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-# shellcheck source=.ci/lib.sh
-. "$ROOT/.ci/lib.sh"
 http=$(free_port)
 sip=$(free_port "$http")
 mkdir -p "$work/recordings"
