@@ -33,16 +33,17 @@ pub fn free_port() -> u16 {
     panic!("no free port on 127.0.0.1");
 }
 
-/// A distinct RTP port range per daemon in this process: base + 200·n, the
-/// base 21000 or `SMILEYD_TEST_RTP_BASE` (so that test runs side by side on
-/// one machine keep apart), wrapping before port 65000.
+/// A distinct RTP port range per daemon in this process: 21000 + 200·n for
+/// n < 50, or, with `SMILEYD_TEST_RTP_BASE` set (test runs side by side on
+/// one machine), base + 200·n for n < 10.
 pub fn rtp_range() -> (u16, u16) {
-    let base: u16 = std::env::var("SMILEYD_TEST_RTP_BASE")
+    let (base, blocks) = match std::env::var("SMILEYD_TEST_RTP_BASE")
         .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|b| (1024..64800).contains(b))
-        .unwrap_or(21000);
-    let blocks = usize::from((65000 - base) / 200).clamp(1, 50);
+        .and_then(|v| v.parse::<u16>().ok())
+    {
+        Some(b) if (1024..=63000).contains(&b) => (b, 10),
+        _ => (21000, 50),
+    };
     let n = RTP_BLOCK.fetch_add(1, Ordering::SeqCst) % blocks;
     let lo = base + 200 * n as u16;
     (lo, lo + 199)
