@@ -30,8 +30,12 @@ use crate::survey::{Action, Answer, Input, ScaleKind, Survey, SurveySettings};
 /// local journal instead (the caller is waiting in silence meanwhile).
 const COMMIT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Added to a survey's longest path for the database (a commit that falls
+/// back to the journal), the ACK and scheduling.
+const SURVEY_SLACK: Duration = Duration::from_secs(5);
+
 pub static ACTIVE_CALLS: AtomicI64 = AtomicI64::new(0);
-pub static OUTCOMES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+pub static OUTCOMES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
 
 fn outcome_index(o: CallOutcome) -> usize {
     match o {
@@ -39,6 +43,7 @@ fn outcome_index(o: CallOutcome) -> usize {
         CallOutcome::NoInput => 1,
         CallOutcome::HungUp => 2,
         CallOutcome::Failed => 3,
+        CallOutcome::MediaTimeout => 4,
     }
 }
 
@@ -151,9 +156,28 @@ async fn drive(
     // No media goes out before the call is answered and acknowledged: the
     // remote is set on Confirmed (with the ACK's answer for a delayed offer).
     let mut negotiated = call.negotiated;
+    let settings: SurveySettings = parties.survey.settings.clone();
+    let language = parties.language.clone();
+    // A silent caller (VAD, comfort noise only, on hold) may send nothing for
+    // the whole survey: the media timeout never ends a call before the
+    // survey itself would have, so such a call ends as no_input, not cut.
+    let longest = settings.longest_path(
+        |name| {
+            prompts
+                .get_for_scale(
+                    &parties.survey.name,
+                    settings.scale.kind.as_str(),
+                    &language,
+                    name.file_stem(),
+                )
+                .map(|p| p.duration())
+                .unwrap_or_default()
+        },
+        cfg.recording.max,
+    ) + SURVEY_SLACK;
     let media_cfg = MediaConfig {
         symmetric_rtp: cfg.symmetric_rtp,
-        media_timeout: cfg.media_timeout,
+        media_timeout: cfg.media_timeout.max(longest),
     };
     let mut media = match media::spawn(call.socket, call.lease, None, media_cfg) {
         Ok(m) => m,
@@ -163,8 +187,6 @@ async fn drive(
             return (CallOutcome::Failed, None);
         }
     };
-    let settings: SurveySettings = parties.survey.settings.clone();
-    let language = parties.language.clone();
     let hard_stop = Instant::now() + cfg.max_call;
     let mut survey: Option<Survey> = None;
     let mut pending: Vec<Action> = Vec::new();
@@ -286,8 +308,8 @@ async fn drive(
                 }
                 Some(MediaEvent::PlaybackFinished) => feed(&mut survey, &mut pending, Input::PromptFinished),
                 Some(MediaEvent::MediaTimeout) => {
-                    tracing::info!(call_id = %call.key.call_id, "no RTP from the caller; ending the call");
-                    break End::Local(CallOutcome::HungUp);
+                    tracing::info!(call_id = %call.key.call_id, "no RTP or RTCP from the caller; ending the call");
+                    break End::Local(CallOutcome::MediaTimeout);
                 }
                 None => break End::Local(CallOutcome::Failed),
             },

@@ -55,6 +55,10 @@ pub enum CallOutcome {
     NoInput,
     HungUp,
     Failed,
+    /// Neither RTP nor RTCP came from the caller for longer than the media
+    /// timeout and the survey's own longest path: the caller's side is gone
+    /// without a BYE.
+    MediaTimeout,
 }
 
 impl CallOutcome {
@@ -64,6 +68,7 @@ impl CallOutcome {
             CallOutcome::NoInput => "no_input",
             CallOutcome::HungUp => "hung_up",
             CallOutcome::Failed => "failed",
+            CallOutcome::MediaTimeout => "media_timeout",
         }
     }
 }

@@ -54,7 +54,14 @@ async fn unknown_agent_has_empty_figures() {
     assert_eq!(num(&s["happy"]), 0.0, "{s}");
     assert_eq!(num(&s["sad"]), 0.0, "{s}");
     let r = d.api.responses(&a).await;
-    for k in ["offered", "rated", "no_input", "hung_up", "failed"] {
+    for k in [
+        "offered",
+        "rated",
+        "no_input",
+        "hung_up",
+        "failed",
+        "media_timeout",
+    ] {
         assert_eq!(num(&r[k]), 0.0, "{k}: {r}");
     }
 }

@@ -701,3 +701,92 @@ async fn symmetric_rtp_follows_the_source() {
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["rating"], "happy");
 }
+
+/// Phones with voice activity detection send nothing, only comfort noise or
+/// only RTCP while their user is silent. With a 1 s media timeout, far
+/// shorter than the survey's own path (two attempts with a 1.5 s key wait),
+/// such callers still hear every attempt and the goodbye and are counted as
+/// no_input, not cut off as hung up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_callers_end_as_no_input_not_cut_by_the_media_timeout() {
+    let d = Daemon::with_settings(Settings {
+        attempts: 2,
+        digit_timeout_ms: 1500,
+        media_timeout_secs: 1,
+        ..Settings::default()
+    })
+    .await;
+    let ua = SipUa::udp(d.sip).await;
+    let mut agents = Vec::new();
+    let mut calls = Vec::new();
+    for how in [
+        SilentAs::Nothing,
+        SilentAs::ComfortNoise,
+        SilentAs::RtcpOnly,
+    ] {
+        let opts = InviteOpts::new(UaStyle::Baresip, &agent(&format!("{how:?}")));
+        agents.push((how, opts.agent.clone().unwrap()));
+        let call = Call::place(&d, &ua, opts, OfferKind::Baresip).await;
+        call.rtp.silent_as(how);
+        calls.push(call);
+    }
+    for (call, (how, agent)) in calls.iter().zip(&agents) {
+        call.heard(Prompt::Goodbye, secs(20)).await;
+        call.expect_daemon_bye(secs(8)).await;
+        let surveys = call
+            .rtp
+            .prompts_heard()
+            .iter()
+            .filter(|p| **p == Prompt::Survey)
+            .count();
+        assert_eq!(
+            surveys,
+            2,
+            "{how:?}: both attempts asked: {}",
+            call.rtp.describe_heard()
+        );
+        let r = d.api.wait_responses(agent, "no_input", 1, secs(5)).await;
+        assert_eq!(num(&r["no_input"]), 1.0, "{how:?}: {r}");
+        assert_eq!(num(&r["hung_up"]), 0.0, "{how:?}: {r}");
+        assert_eq!(num(&r["media_timeout"]), 0.0, "{how:?}: {r}");
+    }
+}
+
+/// A caller whose side is gone (here: no ACK and no media at all, so the
+/// survey never starts) is ended by the media timeout once the survey's own
+/// longest path has passed, and counted as media_timeout in /responses and
+/// /metrics, not as hung_up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_gone_without_a_bye_is_counted_as_media_timeout() {
+    let d = Daemon::with_settings(Settings {
+        attempts: 1,
+        digit_timeout_ms: 500,
+        media_timeout_secs: 1,
+        ..Settings::default()
+    })
+    .await;
+    let ua = SipUa::udp(d.sip).await;
+    let opts = InviteOpts::new(UaStyle::Baresip, &agent("gone"));
+    let agent = opts.agent.clone().unwrap();
+    let rtp = RtpEndpoint::bind().await;
+    let offer = Offer::baresip(rtp.local, rtp.ssrc()).render();
+    let invite = build_invite(&ua, d.sip, &opts, Some(&offer));
+    let responses = ua.transaction(&invite, secs(10)).await;
+    assert_eq!(responses.last().and_then(|r| r.code()), Some(200));
+    // No ACK and no RTP: the 64·T1 ACK timeout (32 s) is far off.
+    let r = d
+        .api
+        .wait_responses(&agent, "media_timeout", 1, secs(25))
+        .await;
+    assert_eq!(num(&r["offered"]), 1.0, "{r}");
+    assert_eq!(num(&r["media_timeout"]), 1.0, "{r}");
+    assert_eq!(num(&r["hung_up"]), 0.0, "{r}");
+    let text = reqwest::get(format!("{}/metrics", d.api.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    let line = r#"smileyd_calls_total{outcome="media_timeout"} 1"#;
+    assert!(text.contains(line), "{line} missing from /metrics:\n{text}");
+}

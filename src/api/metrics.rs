@@ -53,8 +53,8 @@ pub fn render() -> String {
         "Calls in progress.",
         &[("", ACTIVE_CALLS.load(Relaxed))],
     );
-    let outcomes =
-        ["rated", "no_input", "hung_up", "failed"].map(|outcome| format!("outcome=\"{outcome}\""));
+    let outcomes = ["rated", "no_input", "hung_up", "failed", "media_timeout"]
+        .map(|outcome| format!("outcome=\"{outcome}\""));
     let outcomes: Vec<(&str, u64)> = outcomes
         .iter()
         .zip(&OUTCOMES)

@@ -21,6 +21,9 @@ pub struct ResponsesJson {
     pub no_input: i64,
     pub hung_up: i64,
     pub failed: i64,
+    /// Calls ended because neither RTP nor RTCP came from the caller for
+    /// longer than the media timeout and the survey's own longest path.
+    pub media_timeout: i64,
     /// rated / offered, 0.0–1.0; null when nothing was offered.
     pub response_rate: Option<f64>,
 }
@@ -72,6 +75,7 @@ pub async fn responses(
         no_input: r.no_input,
         hung_up: r.hung_up,
         failed: r.failed,
+        media_timeout: r.media_timeout,
         response_rate: r.response_rate(),
     })))
 }

@@ -59,10 +59,11 @@ impl PortAllocator {
         }
     }
 
-    /// Binds a nonblocking UDP socket on the next free even port.
+    /// Binds nonblocking UDP sockets on the next free even port and on the
+    /// odd port above it (RTCP, kept in the lease).
     ///
-    /// Ports another program holds are skipped. Fails when every pair in the
-    /// range is in use or unbindable.
+    /// Pairs of which another program holds either port are skipped. Fails
+    /// when every pair in the range is in use or unbindable.
     pub fn allocate(&self, bind_ip: IpAddr) -> io::Result<(PortLease, UdpSocket)> {
         let mut inner = lock(&self.inner);
         let pairs = inner.pair_count();
@@ -77,12 +78,13 @@ impl PortAllocator {
             if inner.in_use.contains(&port) {
                 continue;
             }
-            match bind(bind_ip, port) {
-                Ok(socket) => {
+            match bind(bind_ip, port).and_then(|rtp| Ok((rtp, bind(bind_ip, port + 1)?))) {
+                Ok((socket, rtcp)) => {
                     inner.in_use.insert(port);
                     inner.cursor = inner.nth_pair((start + i + 1) % pairs);
                     let lease = PortLease {
                         port,
+                        rtcp: Some(rtcp),
                         pool: Arc::clone(&self.inner),
                     };
                     return Ok((lease, socket));
@@ -130,6 +132,8 @@ fn lock(m: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
 #[derive(Debug)]
 pub struct PortLease {
     port: u16,
+    /// The socket bound on the RTCP port, until the media task takes it.
+    rtcp: Option<UdpSocket>,
     pool: Arc<Mutex<Inner>>,
 }
 
@@ -142,6 +146,11 @@ impl PortLease {
     /// The RTCP port reserved with it (RFC 3550 §11: RTP port + 1).
     pub fn rtcp_port(&self) -> u16 {
         self.port + 1
+    }
+
+    /// The socket bound on the RTCP port; `None` once taken.
+    pub fn take_rtcp_socket(&mut self) -> Option<UdpSocket> {
+        self.rtcp.take()
     }
 }
 
@@ -229,6 +238,23 @@ mod tests {
         assert_eq!(a.port(), first + 2);
         let err = pool.allocate(LOCAL).expect_err("only one usable");
         assert!(err.to_string().contains("bind"), "{err}");
+        drop(squatter);
+    }
+
+    #[test]
+    fn binds_the_rtcp_port_and_skips_pairs_whose_rtcp_port_is_taken() {
+        let (first, last) = free_range(2);
+        let squatter = UdpSocket::bind((LOCAL, first + 1)).expect("squat");
+        let pool = PortAllocator::new(first, last);
+        let (mut a, _sa) = pool.allocate(LOCAL).expect("a");
+        assert_eq!(a.port(), first + 2);
+        let rtcp = a.take_rtcp_socket().expect("RTCP socket");
+        assert_eq!(rtcp.local_addr().expect("addr").port(), first + 3);
+        assert!(a.take_rtcp_socket().is_none());
+        assert!(
+            UdpSocket::bind((LOCAL, first + 3)).is_err(),
+            "RTCP port held"
+        );
         drop(squatter);
     }
 

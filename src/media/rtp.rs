@@ -81,6 +81,19 @@ pub fn parse(buf: &[u8]) -> Option<RtpPacket<'_>> {
     })
 }
 
+/// Whether a datagram looks like RTCP: version 2, a known packet type
+/// (RFC 3550 §6.4-6.7: SR 200 … APP 204; RFC 4585 §6.1: RTPFB 205, PSFB 206;
+/// RFC 3611: XR 207) and a first packet that fits the datagram (RFC 3550
+/// §6.4.1: length in 32-bit words minus one). Only used as a sign that the
+/// caller is still there, so the check is the header's, not the report's.
+pub fn is_rtcp(buf: &[u8]) -> bool {
+    if buf.len() < 8 || buf[0] >> 6 != 2 || !(200..=207).contains(&buf[1]) {
+        return false;
+    }
+    let words = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
+    (words + 1) * 4 <= buf.len()
+}
+
 /// Writes our outgoing stream: one SSRC, consecutive sequence numbers and a
 /// timestamp advancing with the samples sent.
 #[derive(Debug, Clone)]
@@ -286,6 +299,31 @@ mod tests {
         let n = s.write(&mut out, 0, &[1, 2, 3, 4], false);
         for cut in 0..n {
             let _ = parse(&out[..cut]);
+        }
+    }
+
+    #[test]
+    fn recognises_rtcp() {
+        // An empty receiver report (RFC 3550 §6.4.2): V=2, RC=0, PT=201, length 1.
+        let rr = [0x80, 201, 0, 1, 0x12, 0x34, 0x56, 0x78];
+        assert!(is_rtcp(&rr));
+        // An SR followed by an SDES in one compound packet.
+        let mut compound = vec![0x80, 200, 0, 6];
+        compound.extend([0u8; 24]);
+        compound.extend([0x81, 202, 0, 1, 0, 0, 0, 1]);
+        assert!(is_rtcp(&compound));
+        assert!(!is_rtcp(&rr[..7]), "too short");
+        assert!(
+            !is_rtcp(&[0x80, 201, 0, 2, 0, 0, 0, 1]),
+            "length past the end"
+        );
+        assert!(!is_rtcp(&[0x40, 201, 0, 1, 0, 0, 0, 1]), "version 1");
+        // RTP (PCMU, PT 0) and comfort noise (PT 13) are not RTCP.
+        let mut s = RtpSender::with_state(1, 1, 1);
+        let mut out = [0u8; 64];
+        for pt in [0, 13] {
+            let n = s.write(&mut out, pt, &[1, 2, 3, 4], false);
+            assert!(!is_rtcp(&out[..n]));
         }
     }
 }

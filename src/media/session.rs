@@ -41,8 +41,9 @@ pub struct MediaConfig {
     /// Send to the address the caller's RTP arrives from, learned early in the
     /// call, rather than to the SDP address.
     pub symmetric_rtp: bool,
-    /// Report [`MediaEvent::MediaTimeout`] after this long without RTP from
-    /// the caller. Zero disables the check.
+    /// Report [`MediaEvent::MediaTimeout`] after this long without a sign of
+    /// life from the caller: RTP of any payload type (comfort noise
+    /// included) or RTCP, on either port. Zero disables the check.
     pub media_timeout: Duration,
 }
 
@@ -92,7 +93,7 @@ pub enum MediaEvent {
     Digit(Digit),
     /// The last frame of the current prompt has been sent.
     PlaybackFinished,
-    /// No RTP from the caller for `media_timeout`; reported once per call.
+    /// Nothing from the caller for `media_timeout`; reported once per call.
     MediaTimeout,
 }
 
@@ -126,7 +127,7 @@ impl MediaHandle {
 /// runtime.
 pub fn spawn(
     socket: std::net::UdpSocket,
-    lease: PortLease,
+    mut lease: PortLease,
     remote: Option<(SocketAddr, Codec, Option<u8>)>,
     cfg: MediaConfig,
 ) -> io::Result<MediaHandle> {
@@ -141,12 +142,23 @@ pub fn spawn(
         // and the same for as long as the registration lives.
         Arc::new(unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }?)
     };
+    // RFC 3550 §11: the caller's RTCP arrives on the odd port; a phone that
+    // sends no RTP while its user is silent (VAD) still reports there.
+    let rtcp = match lease.take_rtcp_socket() {
+        Some(s) => {
+            let _guard = runtime.enter();
+            // SAFETY: as above, the AsyncFd owns the socket.
+            Some(unsafe { AsyncFd::register_with_interest(s, Interest::READABLE) }?)
+        }
+        None => None,
+    };
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let (ev_tx, ev_rx) = mpsc::channel(64);
     let stats = Arc::new(MediaStats::default());
     // Outgoing RTP is paced by the shared pacing threads (see `pacer`).
     let out = Stream::new(Arc::clone(&socket), ev_tx.clone(), Arc::clone(&stats));
     let mut session = Session::new(socket, out, lease, cfg, ev_tx, Arc::clone(&stats));
+    session.rtcp = rtcp;
     if let Some((addr, codec, dtmf_pt)) = remote {
         session.set_remote(addr, codec, dtmf_pt);
     }
@@ -169,6 +181,8 @@ struct Remote {
 
 struct Session {
     socket: Arc<AsyncFd<std::net::UdpSocket>>,
+    /// The RTCP port's socket; only read, as a sign of life.
+    rtcp: Option<AsyncFd<std::net::UdpSocket>>,
     /// What the pacing threads send: prompt position, sequence, target.
     out: Arc<Stream>,
     /// Held for the life of the task; dropping it returns the ports.
@@ -179,7 +193,8 @@ struct Session {
     remote: Option<Remote>,
     latch: SourceLatch,
     detector: DtmfDetector,
-    /// Last RTP from the caller, or the start of the session.
+    /// Last sign of life from the caller (RTP or RTCP), or the start of the
+    /// session.
     last_rx: Instant,
     timed_out: bool,
     recording: Option<Recording>,
@@ -203,6 +218,7 @@ impl Session {
     ) -> Session {
         Session {
             socket,
+            rtcp: None,
             out,
             _lease: lease,
             cfg,
@@ -219,6 +235,7 @@ impl Session {
 
     async fn run(mut self, mut commands: mpsc::Receiver<MediaCommand>) {
         let mut rx_buf = [0u8; RECV_BUFFER];
+        let mut rtcp_buf = [0u8; RECV_BUFFER];
         loop {
             let dtmf_deadline = self.detector.deadline().map(Instant::from_std);
             let timeout_deadline = (!self.timed_out && !self.cfg.media_timeout.is_zero())
@@ -234,6 +251,10 @@ impl Session {
                     // ICMP errors surface here on some systems; the socket
                     // itself is fine.
                     Err(e) => tracing::trace!(error = %e, "RTP receive error"),
+                },
+                res = recv_from_opt(self.rtcp.as_ref(), &mut rtcp_buf) => match res {
+                    Ok((n, from)) => self.receive_rtcp(&rtcp_buf[..n], from),
+                    Err(e) => tracing::trace!(error = %e, "RTCP receive error"),
                 },
                 _ = sleep_until(dtmf_deadline) => self.poll_dtmf(),
                 _ = sleep_until(timeout_deadline) => self.media_timeout(),
@@ -317,6 +338,10 @@ impl Session {
     fn receive(&mut self, datagram: &[u8], from: SocketAddr) {
         let now = Instant::now();
         let Some(packet) = rtp::parse(datagram) else {
+            // RFC 5761: RTCP multiplexed on the RTP port is a sign of life too.
+            if rtp::is_rtcp(datagram) && self.latch.allows(from, now.into_std()) {
+                self.last_rx = now;
+            }
             self.stats.count_ignored();
             return;
         };
@@ -324,7 +349,8 @@ impl Session {
             self.stats.count_ignored();
             return;
         }
-        // Any RTP from the caller proves the media path is alive.
+        // Any RTP from the caller, of any payload type (comfort noise, RFC
+        // 3389, included), proves the media path is alive.
         self.last_rx = now;
 
         let Some(remote) = self.remote else {
@@ -381,6 +407,19 @@ impl Session {
         }
     }
 
+    /// RTCP on the odd port: from the caller's host (where its RTP comes
+    /// from, or its SDP address), it keeps the call alive; nothing else is
+    /// read from it.
+    fn receive_rtcp(&mut self, datagram: &[u8], from: SocketAddr) {
+        let caller_ip = |a: Option<SocketAddr>| a.is_some_and(|a| a.ip() == from.ip());
+        let known = caller_ip(self.latch.source()) || caller_ip(self.remote.map(|r| r.addr));
+        if known && rtp::is_rtcp(datagram) {
+            self.last_rx = Instant::now();
+        } else {
+            self.stats.count_ignored();
+        }
+    }
+
     /// Ends the recording in progress, if any.
     fn stop_recording(&mut self, status: CommentStatus, cut: Option<(u32, u32)>) {
         if let Some(rec) = self.recording.take() {
@@ -417,7 +456,7 @@ impl Session {
     fn media_timeout(&mut self) {
         self.timed_out = true;
         MEDIA_TIMEOUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::info!(timeout = ?self.cfg.media_timeout, "no RTP from caller");
+        tracing::info!(timeout = ?self.cfg.media_timeout, "no RTP or RTCP from caller");
         self.emit(MediaEvent::MediaTimeout);
     }
 
@@ -439,6 +478,16 @@ async fn recv_from(
         if let Ok(result) = ready.try_io(|s| s.get_ref().recv_from(buf)) {
             return result;
         }
+    }
+}
+
+async fn recv_from_opt(
+    socket: Option<&AsyncFd<std::net::UdpSocket>>,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => recv_from(s, buf).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -184,6 +184,7 @@ pub struct Responses {
     pub no_input: i64,
     pub hung_up: i64,
     pub failed: i64,
+    pub media_timeout: i64,
 }
 
 impl Responses {
@@ -467,7 +468,8 @@ impl Store {
              COUNT(CASE WHEN outcome = 'rated' THEN 1 END) AS rated, \
              COUNT(CASE WHEN outcome = 'no_input' THEN 1 END) AS no_input, \
              COUNT(CASE WHEN outcome = 'hung_up' THEN 1 END) AS hung_up, \
-             COUNT(CASE WHEN outcome = 'failed' THEN 1 END) AS failed \
+             COUNT(CASE WHEN outcome = 'failed' THEN 1 END) AS failed, \
+             COUNT(CASE WHEN outcome = 'media_timeout' THEN 1 END) AS media_timeout \
              FROM calls",
         );
         let conditions = f.conditions(&mut sql, Target::Calls);
@@ -479,6 +481,7 @@ impl Store {
             no_input: row.try_get("no_input")?,
             hung_up: row.try_get("hung_up")?,
             failed: row.try_get("failed")?,
+            media_timeout: row.try_get("media_timeout")?,
         })
     }
 }

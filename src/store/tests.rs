@@ -402,6 +402,7 @@ async fn responses_by_outcome(store: Store) {
         (CallOutcome::NoInput, 2),
         (CallOutcome::HungUp, 1),
         (CallOutcome::Failed, 1),
+        (CallOutcome::MediaTimeout, 1),
     ] {
         for _ in 0..n {
             store
@@ -423,14 +424,15 @@ async fn responses_by_outcome(store: Store) {
     assert_eq!(
         r,
         Responses {
-            offered: 10,
+            offered: 11,
             rated: 6,
             no_input: 2,
             hung_up: 1,
-            failed: 1
+            failed: 1,
+            media_timeout: 1,
         }
     );
-    assert_eq!(r.response_rate(), Some(0.6));
+    assert_eq!(r.response_rate(), Some(6.0 / 11.0));
 
     let window = Filter {
         from: Some(at(T0 + 10)),

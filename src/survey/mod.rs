@@ -72,6 +72,32 @@ impl Default for SurveySettings {
     }
 }
 
+impl SurveySettings {
+    /// The longest the survey can take when the caller does nothing but what
+    /// it asks (or nothing at all): every attempt with its prompt, the key
+    /// wait, a multi-digit answer's wait (an NPS "1" waits for a "0") and the
+    /// "invalid" prompt, then the longer of the
+    /// goodbye and the thanks (with the comment, when one may be asked for).
+    /// `prompt` gives each prompt's length; `recording` the longest comment.
+    /// Waiting for the database is not included.
+    pub fn longest_path(
+        &self,
+        prompt: impl Fn(PromptName) -> Duration,
+        recording: Duration,
+    ) -> Duration {
+        let attempt = prompt(PromptName::Survey)
+            + self.digit_timeout
+            + self.inter_digit_timeout
+            + prompt(PromptName::Invalid);
+        let comment = match self.comment {
+            CommentPolicy::Never => Duration::ZERO,
+            _ => prompt(PromptName::Comment) + prompt(PromptName::Beep) + recording,
+        };
+        let rated = comment + prompt(PromptName::Thanks);
+        attempt * self.attempts + rated.max(prompt(PromptName::Goodbye))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Input {
     PromptFinished,

@@ -213,3 +213,32 @@ fn comment_flow_and_policy() {
         vec![Action::StopPrompt, Action::Play(PromptName::Thanks)]
     );
 }
+
+#[test]
+fn longest_path_covers_every_attempt_and_the_comment() {
+    let prompt = |name: PromptName| match name {
+        PromptName::Survey => Duration::from_millis(7_500),
+        PromptName::Beep => Duration::from_millis(200),
+        _ => Duration::from_secs(2),
+    };
+    let quiet = SurveySettings::default();
+    // The example: 3 × (7.5 s prompt + 5 s) and the goodbye is the
+    // path of a caller who never presses a key.
+    let no_input =
+        3 * (Duration::from_millis(7_500) + Duration::from_secs(5)) + prompt(PromptName::Goodbye);
+    let longest = quiet.longest_path(prompt, Duration::from_secs(60));
+    assert!(longest >= no_input, "{longest:?} < {no_input:?}");
+    // Each attempt: survey, key wait, NPS second-digit wait, "invalid".
+    assert_eq!(
+        longest,
+        3 * Duration::from_millis(7_500 + 5_000 + 1_500 + 2_000) + Duration::from_secs(2)
+    );
+    let commenting = SurveySettings {
+        comment: CommentPolicy::OnUnhappy,
+        ..SurveySettings::default()
+    };
+    assert_eq!(
+        commenting.longest_path(prompt, Duration::from_secs(60)),
+        3 * Duration::from_millis(16_000) + Duration::from_millis(2_000 + 200 + 60_000 + 2_000)
+    );
+}

@@ -672,7 +672,7 @@ pub async fn assert_rated(
         .await;
     assert_eq!(super::num(&r["offered"]), 1.0, "responses: {r}");
     assert_eq!(super::num(&r["rated"]), 1.0, "responses: {r}");
-    for k in ["no_input", "hung_up", "failed"] {
+    for k in ["no_input", "hung_up", "failed", "media_timeout"] {
         assert_eq!(super::num(&r[k]), 0.0, "responses {k}: {r}");
     }
     assert!(

@@ -17,7 +17,7 @@ pub mod tones;
 pub use api::{num, Api};
 pub use call::{agent, build_invite, response_problems, Call, InviteOpts, OfferKind, UaStyle};
 pub use daemon::{Daemon, Options, Prompts, Settings};
-pub use rtp::{DtmfStyle, RtpEndpoint, TsQuirk};
+pub use rtp::{DtmfStyle, RtpEndpoint, SilentAs, TsQuirk};
 pub use sdp::{fmt, fmt_fmtp, Direction, Offer, Sdp};
 pub use sip::{Dialog, Incoming, Request, SipMessage, SipUa};
 pub use tones::{Prompt, PromptLengths};

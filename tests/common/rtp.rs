@@ -169,6 +169,19 @@ impl DtmfStyle {
     }
 }
 
+/// What the phone sends while its user is silent (no tone set).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SilentAs {
+    /// Frames of silence every 20 ms (no voice activity detection).
+    Audio,
+    /// Nothing at all (VAD without comfort noise).
+    Nothing,
+    /// RFC 3389 comfort noise: payload type 13, one packet every 200 ms.
+    ComfortNoise,
+    /// No RTP; RTCP receiver reports on the RTCP port every 500 ms.
+    RtcpOnly,
+}
+
 struct Press {
     event: u8,
     style: DtmfStyle,
@@ -192,6 +205,8 @@ struct TxState {
     ssrc: u32,
     /// Tone to send as our own audio (Hz), or silence.
     tone: Option<f64>,
+    silent_as: SilentAs,
+    ticks: u64,
     phase: f64,
     queue: VecDeque<Press>,
     active: Option<Active>,
@@ -247,6 +262,8 @@ impl RtpEndpoint {
             ts: rand::random(),
             ssrc: rand::random(),
             tone: None,
+            silent_as: SilentAs::Audio,
+            ticks: 0,
             phase: 0.0,
             queue: VecDeque::new(),
             active: None,
@@ -286,7 +303,7 @@ impl RtpEndpoint {
             }));
         }
         {
-            let (sock, tx) = (sock.clone(), tx.clone());
+            let (sock, rtcp, tx) = (sock.clone(), rtcp.clone(), tx.clone());
             tasks.push(tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_millis(20));
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -294,7 +311,9 @@ impl RtpEndpoint {
                     tick.tick().await;
                     let out = { tx.lock().unwrap().tick() };
                     for (dest, pkt) in out {
-                        let _ = sock.send_to(&pkt, dest).await;
+                        // RTCP goes from and to the odd port (RFC 3550 §11).
+                        let from = if dest.port() % 2 == 1 { &rtcp } else { &sock };
+                        let _ = from.send_to(&pkt, dest).await;
                     }
                 }
             }));
@@ -325,6 +344,11 @@ impl RtpEndpoint {
 
     pub fn stop(&self) {
         self.tx.lock().unwrap().sending = false;
+    }
+
+    /// What to send while no tone is set (a phone's VAD and comfort noise).
+    pub fn silent_as(&self, how: SilentAs) {
+        self.tx.lock().unwrap().silent_as = how;
     }
 
     pub fn ssrc(&self) -> u32 {
@@ -565,6 +589,26 @@ impl TxState {
                 if let Some(d) = a.press.done.take() {
                     let _ = d.send(());
                 }
+            }
+        }
+        self.ticks += 1;
+        if send_audio && self.tone.is_none() && self.silent_as != SilentAs::Audio {
+            send_audio = false;
+            match self.silent_as {
+                SilentAs::ComfortNoise if self.ticks.is_multiple_of(10) => {
+                    let mut pkt = rtp_header(false, 13, self.seq, now_ts, self.ssrc);
+                    // RFC 3389 §3.1: the noise level in -dBov.
+                    pkt.push(70);
+                    self.seq = self.seq.wrapping_add(1);
+                    out.push((dest, pkt));
+                }
+                SilentAs::RtcpOnly if self.ticks.is_multiple_of(25) => {
+                    // RFC 3550 §6.4.2: an empty receiver report.
+                    let mut pkt = vec![0x80, 201, 0, 1];
+                    pkt.extend_from_slice(&self.ssrc.to_be_bytes());
+                    out.push((SocketAddr::new(dest.ip(), dest.port() + 1), pkt));
+                }
+                _ => {}
             }
         }
         if send_audio {

@@ -265,7 +265,7 @@ async fn responses() {
     let (_, body) = s.get("/api/v1/responses").await;
     assert_eq!(
         body,
-        json!({"survey": "smiley", "offered": 0, "rated": 0, "no_input": 0, "hung_up": 0, "failed": 0, "response_rate": null})
+        json!({"survey": "smiley", "offered": 0, "rated": 0, "no_input": 0, "hung_up": 0, "failed": 0, "media_timeout": 0, "response_rate": null})
     );
     for (outcome, agent) in [
         (CallOutcome::Rated, "ann"),
@@ -274,6 +274,7 @@ async fn responses() {
         (CallOutcome::NoInput, "ann"),
         (CallOutcome::HungUp, "bob"),
         (CallOutcome::Failed, "bob"),
+        (CallOutcome::MediaTimeout, "bob"),
     ] {
         s.store()
             .record_call(&CallRecord {
@@ -294,11 +295,12 @@ async fn responses() {
     let (_, body) = s.get("/api/v1/responses?agent=ann").await;
     assert_eq!(
         body,
-        json!({"survey": "smiley", "offered": 4, "rated": 3, "no_input": 1, "hung_up": 0, "failed": 0, "response_rate": 0.75})
+        json!({"survey": "smiley", "offered": 4, "rated": 3, "no_input": 1, "hung_up": 0, "failed": 0, "media_timeout": 0, "response_rate": 0.75})
     );
     let (_, body) = s.get("/api/v1/responses").await;
-    assert_eq!(body["offered"], 6);
-    assert_eq!(body["response_rate"], 0.5);
+    assert_eq!(body["offered"], 7);
+    assert_eq!(body["media_timeout"], 1);
+    assert_eq!(body["response_rate"], 3.0 / 7.0);
 }
 
 #[tokio::test]

@@ -463,6 +463,107 @@ async fn no_media_timeout_while_rtp_flows() {
     h.shutdown().await;
 }
 
+/// Sends `datagram` to `to` every 100 ms for 2.5 s (well over the 1 s media
+/// timeout), then stops; the session must stay quiet while it comes and
+/// report the timeout once it stops.
+async fn keeps_alive_then_times_out(
+    mut h: MediaHandle,
+    from: &UdpSocket,
+    to: SocketAddr,
+    datagram: &[u8],
+) {
+    let until = std::time::Instant::now() + Duration::from_millis(2_500);
+    while std::time::Instant::now() < until {
+        from.send_to(datagram, to).await.expect("send");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        h.events.try_recv().ok(),
+        None,
+        "timed out while the caller was there"
+    );
+    assert_eq!(
+        next_event(&mut h, Duration::from_secs(5)).await,
+        Some(MediaEvent::MediaTimeout)
+    );
+    h.shutdown().await;
+}
+
+fn alive_cfg() -> MediaConfig {
+    MediaConfig {
+        symmetric_rtp: true,
+        media_timeout: Duration::from_secs(1),
+    }
+}
+
+/// RFC 3550 §6.4.2: an empty receiver report.
+const RTCP_RR: [u8; 8] = [0x80, 201, 0, 1, 0, 0, 0xCA, 0x11];
+
+#[tokio::test]
+async fn comfort_noise_alone_keeps_the_call_alive() {
+    let pool = pool();
+    let caller = peer().await;
+    let h = start(
+        &pool,
+        Some((addr(&caller), Codec::Pcmu, Some(101))),
+        alive_cfg(),
+    );
+    // RFC 3389: payload type 13, one noise-level byte.
+    let mut cn = [0u8; 16];
+    let n = RtpSender::with_state(0xC0FE, 7, 160).write(&mut cn, 13, &[60], true);
+    let to = media_addr(&h);
+    keeps_alive_then_times_out(h, &caller, to, &cn[..n]).await;
+}
+
+#[tokio::test]
+async fn rtcp_on_the_odd_port_keeps_the_call_alive() {
+    let pool = pool();
+    let caller = peer().await;
+    let h = start(
+        &pool,
+        Some((addr(&caller), Codec::Pcmu, Some(101))),
+        alive_cfg(),
+    );
+    let rtcp = SocketAddr::new(LOCAL, h.local_port + 1);
+    keeps_alive_then_times_out(h, &caller, rtcp, &RTCP_RR).await;
+}
+
+#[tokio::test]
+async fn rtcp_on_the_rtp_port_keeps_the_call_alive() {
+    let pool = pool();
+    let caller = peer().await;
+    let h = start(
+        &pool,
+        Some((addr(&caller), Codec::Pcmu, Some(101))),
+        alive_cfg(),
+    );
+    let to = media_addr(&h);
+    keeps_alive_then_times_out(h, &caller, to, &RTCP_RR).await;
+}
+
+#[tokio::test]
+async fn garbage_on_the_rtcp_port_is_no_sign_of_life() {
+    let pool = pool();
+    let caller = peer().await;
+    let mut h = start(
+        &pool,
+        Some((addr(&caller), Codec::Pcmu, Some(101))),
+        alive_cfg(),
+    );
+    let rtcp = SocketAddr::new(LOCAL, h.local_port + 1);
+    let sending = async {
+        loop {
+            caller.send_to(b"not rtcp", rtcp).await.expect("send");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    tokio::select! {
+        _ = sending => unreachable!(),
+        ev = next_event(&mut h, Duration::from_secs(5)) => assert_eq!(ev, Some(MediaEvent::MediaTimeout)),
+    }
+    h.shutdown().await;
+}
+
 #[tokio::test]
 async fn dropping_the_handle_frees_the_ports() {
     // A range of its own: the other tests' pools would grab the freed port.
