@@ -43,19 +43,17 @@ pub enum SourceSpec {
     },
 }
 
-impl Source {
-    pub fn parse(spec: &SourceSpec) -> Result<Source, String> {
-        let (name, regex) = match spec {
+impl TryFrom<SourceSpec> for Source {
+    type Error = String;
+    fn try_from(spec: SourceSpec) -> Result<Source, String> {
+        let (name, regex) = match &spec {
             SourceSpec::Plain(s) => (s.as_str(), None),
             SourceSpec::WithRegex { source, regex } => (source.as_str(), regex.as_deref()),
         };
         let origin = match name.split_once(':') {
             Some((kind, header)) if kind.eq_ignore_ascii_case("header") => {
-                let header = header.trim();
-                if header.is_empty() || !header.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                    return Err(format!("'{header}' is not a header name"));
-                }
-                Origin::Header(header.to_string())
+                let header: crate::config::HeaderName = header.trim().parse()?;
+                Origin::Header(header.0)
             }
             _ => match name.to_ascii_lowercase().as_str() {
                 "uri-user" => Origin::UriUser,
@@ -78,7 +76,9 @@ impl Source {
         };
         Ok(Source { origin, regex })
     }
+}
 
+impl Source {
     pub fn header(name: &str) -> Source {
         Source {
             origin: Origin::Header(name.to_string()),
@@ -133,7 +133,7 @@ mod tests {
     }
 
     fn spec(s: &str, re: Option<&str>) -> Source {
-        Source::parse(&SourceSpec::WithRegex {
+        Source::try_from(SourceSpec::WithRegex {
             source: s.into(),
             regex: re.map(str::to_string),
         })
@@ -163,9 +163,9 @@ mod tests {
 
     #[test]
     fn bad_specs_are_refused() {
-        assert!(Source::parse(&SourceSpec::Plain("nowhere".into())).is_err());
-        assert!(Source::parse(&SourceSpec::Plain("header:".into())).is_err());
-        assert!(Source::parse(&SourceSpec::WithRegex {
+        assert!(Source::try_from(SourceSpec::Plain("nowhere".into())).is_err());
+        assert!(Source::try_from(SourceSpec::Plain("header:".into())).is_err());
+        assert!(Source::try_from(SourceSpec::WithRegex {
             source: "uri-user".into(),
             regex: Some("(".into())
         })

@@ -80,28 +80,7 @@ impl SurveyCatalog {
 /// Shared with the daemon's reloader; cheap to clone.
 pub type SurveysHandle = Current<SurveyCatalog>;
 
-/// Who may read /metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum MetricsAccess {
-    /// Anyone who can reach the port (a scraper without a token).
-    Open,
-    /// Like the read endpoints: a read token, or loopback while no tokens exist.
-    #[default]
-    Read,
-    /// Not served (404).
-    Off,
-}
-
-impl MetricsAccess {
-    pub fn parse(s: &str) -> Option<MetricsAccess> {
-        match s {
-            "open" => Some(MetricsAccess::Open),
-            "read" => Some(MetricsAccess::Read),
-            "off" => Some(MetricsAccess::Off),
-            _ => None,
-        }
-    }
-}
+pub use crate::config::MetricsAccess;
 
 impl ApiState {
     pub fn new(store: Store) -> Self {
