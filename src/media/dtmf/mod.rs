@@ -1,9 +1,12 @@
-//! DTMF: RFC 4733 telephone-events in RTP, and digits carried in SIP INFO.
+//! DTMF: RFC 4733 telephone-events in RTP, digits carried in SIP INFO, and
+//! key tones in the caller's audio.
 
 mod detector;
 mod event;
+mod inband;
 mod info;
 
 pub use detector::{DtmfDetector, EVENT_TIMEOUT};
 pub use event::{event_char, parse_event, TelephoneEvent};
+pub use inband::{InbandDetector, ToneKey};
 pub use info::parse_info;
