@@ -1,7 +1,8 @@
 //! Who may do what. Bearer tokens carry a scope (read or admin; admin
 //! includes read). While no token exists, read requests are answered for
 //! loopback clients only and admin requests are refused, so a first run is
-//! both simple and safe.
+//! both simple and safe. A request a reverse proxy forwarded is not a
+//! loopback client, even when the proxy connects from loopback.
 
 use std::net::SocketAddr;
 
@@ -36,8 +37,14 @@ pub async fn metrics(State(state): State<ApiState>, req: Request, next: Next) ->
 async fn guard(state: &ApiState, req: Request, next: Next, needed: Scope) -> Response {
     // Taken out before awaiting: a request (its body) cannot be shared across threads.
     let token = bearer(&req).map(|t| t.map(str::to_owned));
-    let loopback = from_loopback(&req);
-    match authorize(state, token, loopback, needed).await {
+    let client = if proxied(&req) {
+        Client::Proxied
+    } else if from_loopback(&req) {
+        Client::Loopback
+    } else {
+        Client::Remote
+    };
+    match authorize(state, token, client, needed).await {
         Ok(()) => next.run(req).await,
         Err(e) => e.into_response(),
     }
@@ -59,6 +66,23 @@ fn bearer(req: &Request) -> Result<Option<&str>, ApiError> {
     Ok(Some(token))
 }
 
+/// Where a request without a token comes from, for the no-token rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Client {
+    Loopback,
+    /// Forwarded by a proxy (RFC 7239 Forwarded, X-Forwarded-For, X-Real-IP):
+    /// the real client is elsewhere, whatever address the proxy connects from.
+    Proxied,
+    Remote,
+}
+
+/// Headers a reverse proxy adds to say who the real client is.
+const PROXY_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+
+fn proxied(req: &Request) -> bool {
+    PROXY_HEADERS.iter().any(|h| req.headers().contains_key(*h))
+}
+
 fn from_loopback(req: &Request) -> bool {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -68,7 +92,7 @@ fn from_loopback(req: &Request) -> bool {
 async fn authorize(
     state: &ApiState,
     token: Result<Option<String>, ApiError>,
-    loopback: bool,
+    client: Client,
     needed: Scope,
 ) -> Result<(), ApiError> {
     if let Some(token) = token? {
@@ -91,7 +115,13 @@ async fn authorize(
         ));
     }
     match needed {
-        Scope::Read if loopback => Ok(()),
+        Scope::Read if client == Client::Loopback => Ok(()),
+        Scope::Read if client == Client::Proxied => Err(ApiError::unauthorized(
+            "token_required",
+            "this request came through a proxy (Forwarded, X-Forwarded-For or X-Real-IP), \
+             so it is not a loopback client and needs a token; \
+             create one with `smileyd token create --scope read --name NAME`",
+        )),
         Scope::Read => Err(ApiError::forbidden(
             "loopback_only",
             "no API tokens exist yet, so only loopback clients may read; \

@@ -22,6 +22,7 @@ mod health;
 mod measurements;
 mod metrics;
 mod openapi;
+mod outage;
 mod params;
 mod prompts;
 mod responses;

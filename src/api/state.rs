@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::ApiError;
+use super::outage::Outage;
 use crate::config::Config;
 use crate::current::Current;
 use crate::media::prompt::PromptLibrary;
@@ -34,6 +35,8 @@ pub struct ApiState {
     pub prompts: Option<PromptLibrary>,
     /// The configured surveys and their scales, swapped on reload.
     pub surveys: SurveysHandle,
+    /// Set while the database is known to be unreachable.
+    pub outage: Arc<Outage>,
 }
 
 /// The surveys the daemon runs, for the figures: which scale each uses and
@@ -92,6 +95,7 @@ impl ApiState {
             metrics: MetricsAccess::default(),
             prompts: None,
             surveys: SurveysHandle::default(),
+            outage: Arc::default(),
         }
     }
 
@@ -133,15 +137,26 @@ impl ApiState {
     }
 
     /// Runs a store call under the timeout; both failure kinds become
-    /// JSON errors (503).
+    /// JSON errors (503). A call that cannot reach the database or gets no
+    /// answer in time marks it away; while it is, the call is not made and
+    /// the answer is 503 at once (the probe clears the mark within a ping
+    /// when the database was merely slow).
     pub async fn store_call<T>(
         &self,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, ApiError> {
+        if self.outage.is_down() {
+            return Err(ApiError::store_down());
+        }
         match tokio::time::timeout(self.store_timeout, call).await {
+            Ok(Err(e)) if e.is_unreachable() => {
+                self.outage.mark_down(&self.store);
+                Err(ApiError::from(e))
+            }
             Ok(result) => result.map_err(ApiError::from),
             Err(_) => {
                 tracing::warn!(timeout = ?self.store_timeout, "store call timed out");
+                self.outage.mark_down(&self.store);
                 Err(ApiError::store_timeout())
             }
         }

@@ -25,6 +25,29 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached at all (no connection, a
+    /// dropped one, the server shutting down), as opposed to a statement
+    /// that failed or was slow.
+    pub fn is_unreachable(&self) -> bool {
+        let StoreError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            // PostgreSQL class 08 (connection exception) and 57P01-57P03
+            // (the server is shutting down or starting up).
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+            _ => false,
+        }
+    }
+
     pub(crate) fn corrupt(id: impl Into<String>, detail: impl Into<String>) -> Self {
         StoreError::Corrupt {
             id: id.into(),

@@ -64,6 +64,52 @@ async fn without_tokens_reads_are_loopback_only() {
     );
 }
 
+/// A reverse proxy on the same host connects from loopback; the headers it
+/// adds say the real client is elsewhere, so without tokens it gets 401
+/// asking for a token, never the loopback clients' free reads.
+#[tokio::test]
+async fn without_tokens_proxied_requests_are_not_loopback() {
+    let s = start().await;
+    for (header, value) in [
+        ("forwarded", "for=192.0.2.60;proto=https;by=203.0.113.43"),
+        ("x-forwarded-for", "192.0.2.60"),
+        ("x-real-ip", "192.0.2.60"),
+    ] {
+        for path in ["/api/v1/satisfaction", "/api/v1/measurements", "/metrics"] {
+            let r = s.raw(Method::GET, path, &[(header, value)]).await;
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{header} {path}");
+            assert!(
+                r.headers().contains_key("www-authenticate"),
+                "{header} {path}"
+            );
+            let body: serde_json::Value = r.json().await.expect("json");
+            assert_eq!(body["error"]["code"], "token_required", "{header} {path}");
+            let msg = body["error"]["message"].as_str().unwrap_or("");
+            assert!(
+                msg.contains("smileyd token create") && msg.contains("proxy"),
+                "{msg}"
+            );
+        }
+    }
+    // The same client without the headers reads, and with a token the
+    // proxied request reads too.
+    assert_eq!(s.get("/api/v1/satisfaction").await.0, StatusCode::OK);
+    let (_, read) = s
+        .store()
+        .create_token("proxy", Scope::Read)
+        .await
+        .expect("token");
+    let auth = format!("Bearer {read}");
+    let r = s
+        .raw(
+            Method::GET,
+            "/api/v1/satisfaction",
+            &[("x-forwarded-for", "192.0.2.60"), ("authorization", &auth)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn scopes_401_and_403() {
     let s = start().await;

@@ -156,6 +156,66 @@ async fn healthz() {
     assert_eq!(body["status"], "degraded");
 }
 
+/// Once a store call finds the database unreachable, reads and health
+/// answer 503 with Retry-After without asking it again.
+#[tokio::test]
+async fn reads_answer_503_with_retry_after_while_the_database_is_down() {
+    let s = start().await;
+    assert_eq!(s.get("/api/v1/satisfaction").await.0, StatusCode::OK);
+    s.store().close().await;
+    for path in [
+        "/api/v1/satisfaction",
+        "/api/v1/measurements",
+        "/api/v1/responses",
+    ] {
+        let r = s.raw(reqwest::Method::GET, path, &[]).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert_eq!(
+            r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+            Some("1"),
+            "{path}"
+        );
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["error"]["code"], "store_unavailable", "{path}");
+    }
+    let (status, body) = s.get("/healthz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["status"], "degraded");
+}
+
+/// While the database is marked away, nothing is asked of it; the probe
+/// finds it answering again and reads recover by themselves.
+#[tokio::test]
+async fn reads_recover_once_the_probe_finds_the_database_back() {
+    let outage = std::sync::Arc::new(super::outage::Outage::default());
+    let shared = outage.clone();
+    let s = serve(move |store| {
+        let mut state = ApiState::new(store);
+        state.outage = shared;
+        state
+    })
+    .await;
+    outage.mark_down(s.store());
+    let (status, body) = s.get("/api/v1/satisfaction").await;
+    // Answered from the mark (the probe waits 250 ms before its first ping).
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(
+        body["error"]["message"],
+        "the database is unreachable; try again shortly"
+    );
+    let mut recovered = false;
+    for _ in 0..100 {
+        if s.get("/api/v1/satisfaction").await.0 == StatusCode::OK {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "reads did not recover");
+    assert!(!outage.is_down());
+    assert_eq!(s.get("/healthz").await.0, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn healthz_while_draining() {
     // The daemon shares its shutdown flag with the API and flips it later.
