@@ -92,6 +92,7 @@ async fn league<T, J: Serialize>(
 /// One survey's figures per agent, best first.
 #[utoipa::path(
     get,
+    operation_id = "list_agents",
     path = "/api/v1/agents",
     tag = "figures",
     params(
@@ -130,6 +131,7 @@ pub async fn agents(
 /// One survey's figures per queue, best first.
 #[utoipa::path(
     get,
+    operation_id = "list_queues",
     path = "/api/v1/queues",
     tag = "figures",
     params(

@@ -73,6 +73,7 @@ pub fn parse_range(header: Option<&str>, len: u64) -> RangeAsk {
 /// The comment's audio.
 #[utoipa::path(
     get,
+    operation_id = "get_comment",
     path = "/api/v1/measurements/{id}/comment",
     tag = "comments",
     params(
@@ -163,6 +164,7 @@ pub async fn get(
 /// Erase the comment's audio; the rating stays.
 #[utoipa::path(
     delete,
+    operation_id = "delete_comment",
     path = "/api/v1/measurements/{id}/comment",
     tag = "comments",
     params(("id" = String, Path, description = "Measurement id (UUID)")),

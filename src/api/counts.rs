@@ -19,8 +19,41 @@ pub struct FiguresJson {
     /// "0" sad, "1" happy; csat "1"–"5"; nps "0"–"10").
     #[schema(value_type = std::collections::HashMap<String, i64>)]
     pub distribution: Distribution,
+    /// Documented as one object with every scale's fields (each answer
+    /// has its own scale's only): client generators cannot take the
+    /// `oneOf` of the three shapes flattened into this one.
     #[serde(flatten)]
+    #[schema(value_type = HeadlineFields)]
     pub headline: Headline,
+}
+
+/// The headline figures of every scale; an answer carries those of its
+/// survey's scale only: smiley `happy`, `sad`, `happy_pct`; csat
+/// `csat_pct`, `dsat_pct`; nps `nps`, `promoters`, `passives`,
+/// `detractors`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the JSON of `Headline`; never built
+pub struct HeadlineFields {
+    /// Smiley: happy answers.
+    happy: Option<i64>,
+    /// Smiley: sad answers.
+    sad: Option<i64>,
+    /// Smiley: percent happy, 0–100; null without ratings.
+    happy_pct: Option<f64>,
+    /// CSAT: percent of answers that are 4 or 5, 0–100; null without answers.
+    csat_pct: Option<f64>,
+    /// CSAT: percent of answers that are 1 or 2, 0–100; null without answers.
+    dsat_pct: Option<f64>,
+    /// NPS: percent promoters minus percent detractors, −100 to +100; null
+    /// without answers.
+    #[schema(minimum = -100, maximum = 100)]
+    nps: Option<f64>,
+    /// NPS: answers 9–10.
+    promoters: Option<i64>,
+    /// NPS: answers 7–8.
+    passives: Option<i64>,
+    /// NPS: answers 0–6.
+    detractors: Option<i64>,
 }
 
 /// The scale's headline figures.

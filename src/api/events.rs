@@ -56,6 +56,7 @@ fn parse_id(name: &str, v: &str) -> Result<i64, ApiError> {
 /// New measurements and comments, live or by page.
 #[utoipa::path(
     get,
+    operation_id = "list_events",
     path = "/api/v1/events",
     tag = "events",
     params(

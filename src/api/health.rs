@@ -18,6 +18,7 @@ const PING_TIMEOUT: Duration = Duration::from_secs(2);
 /// Liveness and readiness; open to everyone.
 #[utoipa::path(
     get,
+    operation_id = "healthz",
     path = "/healthz",
     tag = "operations",
     responses(

@@ -117,6 +117,7 @@ pub struct PageJson {
 /// List answers, newest first.
 #[utoipa::path(
     get,
+    operation_id = "list_measurements",
     path = "/api/v1/measurements",
     tag = "measurements",
     params(
@@ -189,6 +190,7 @@ pub fn path_id(id: Result<Path<String>, PathRejection>, what: &str) -> Result<Uu
 /// One rating by id.
 #[utoipa::path(
     get,
+    operation_id = "get_measurement",
     path = "/api/v1/measurements/{id}",
     tag = "measurements",
     params(("id" = String, Path, description = "Measurement id (UUID)")),

@@ -214,6 +214,7 @@ pub fn render() -> String {
 /// Prometheus metrics.
 #[utoipa::path(
     get,
+    operation_id = "metrics",
     path = "/metrics",
     tag = "operations",
     responses(

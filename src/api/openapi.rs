@@ -73,6 +73,7 @@ pub struct ApiDoc;
 /// This document.
 #[utoipa::path(
     get,
+    operation_id = "openapi_document",
     path = "/api/openapi.json",
     tag = "operations",
     responses(

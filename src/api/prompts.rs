@@ -99,6 +99,7 @@ fn library(state: &ApiState) -> Result<&PromptLibrary, ApiError> {
 /// prompt with the same place).
 #[utoipa::path(
     get,
+    operation_id = "list_prompts",
     path = "/api/v1/prompts",
     tag = "prompts",
     params(
@@ -151,6 +152,7 @@ pub async fn list(
 /// A shared prompt as 8 kHz mono 16-bit WAV: exactly what callers hear.
 #[utoipa::path(
     get,
+    operation_id = "get_shared_prompt",
     path = "/api/v1/prompts/{language}/{name}",
     tag = "prompts",
     params(
@@ -180,6 +182,7 @@ pub async fn get_shared(
 /// A survey's own prompt as 8 kHz mono 16-bit WAV.
 #[utoipa::path(
     get,
+    operation_id = "get_survey_prompt",
     path = "/api/v1/prompts/{language}/{survey}/{name}",
     tag = "prompts",
     params(
@@ -210,6 +213,7 @@ pub async fn get_survey(
 /// Upload a shared prompt (any WAV; converted to 8 kHz mono).
 #[utoipa::path(
     put,
+    operation_id = "put_shared_prompt",
     path = "/api/v1/prompts/{language}/{name}",
     tag = "prompts",
     params(
@@ -243,6 +247,7 @@ pub async fn put_shared(
 /// Upload a survey's own prompt (any WAV; converted to 8 kHz mono).
 #[utoipa::path(
     put,
+    operation_id = "put_survey_prompt",
     path = "/api/v1/prompts/{language}/{survey}/{name}",
     tag = "prompts",
     params(
@@ -277,6 +282,7 @@ pub async fn put_survey(
 /// Remove an uploaded shared prompt; the shipped one plays again.
 #[utoipa::path(
     delete,
+    operation_id = "delete_shared_prompt",
     path = "/api/v1/prompts/{language}/{name}",
     tag = "prompts",
     params(
@@ -306,6 +312,7 @@ pub async fn delete_shared(
 /// Remove an uploaded survey prompt; the next one in the lookup order plays.
 #[utoipa::path(
     delete,
+    operation_id = "delete_survey_prompt",
     path = "/api/v1/prompts/{language}/{survey}/{name}",
     tag = "prompts",
     params(

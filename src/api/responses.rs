@@ -31,6 +31,7 @@ pub struct ResponsesJson {
 /// Calls offered one survey, and how they ended.
 #[utoipa::path(
     get,
+    operation_id = "get_responses",
     path = "/api/v1/responses",
     tag = "figures",
     params(

@@ -32,6 +32,7 @@ pub struct SatisfactionJson {
 /// One survey's figures; with `agent`, the group's too.
 #[utoipa::path(
     get,
+    operation_id = "get_satisfaction",
     path = "/api/v1/satisfaction",
     tag = "figures",
     params(

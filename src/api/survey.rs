@@ -129,6 +129,7 @@ pub struct SurveysJson {
 /// The configured surveys and their scales.
 #[utoipa::path(
     get,
+    operation_id = "list_surveys",
     path = "/api/v1/surveys",
     tag = "figures",
     responses(

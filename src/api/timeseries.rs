@@ -55,6 +55,7 @@ fn local(t: DateTime<Utc>, tz: Tz) -> String {
 /// One survey's figures per bucket.
 #[utoipa::path(
     get,
+    operation_id = "get_timeseries",
     path = "/api/v1/timeseries",
     tag = "figures",
     params(

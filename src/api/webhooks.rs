@@ -117,6 +117,7 @@ pub struct DeliveriesJson {
 /// The webhook receivers.
 #[utoipa::path(
     get,
+    operation_id = "list_webhooks",
     path = "/api/v1/webhooks",
     tag = "webhooks",
     responses(
@@ -143,6 +144,7 @@ pub async fn list(
 /// Add a receiver.
 #[utoipa::path(
     post,
+    operation_id = "create_webhook",
     path = "/api/v1/webhooks",
     tag = "webhooks",
     request_body = NewWebhookJson,
@@ -210,6 +212,7 @@ pub async fn create(
 /// Remove a receiver; its pending deliveries are given up.
 #[utoipa::path(
     delete,
+    operation_id = "delete_webhook",
     path = "/api/v1/webhooks/{id}",
     tag = "webhooks",
     params(("id" = String, Path, description = "Webhook id (UUID)")),
@@ -245,6 +248,7 @@ pub async fn remove(
 /// Delivery state, newest event first.
 #[utoipa::path(
     get,
+    operation_id = "list_deliveries",
     path = "/api/v1/webhooks/deliveries",
     tag = "webhooks",
     params(
@@ -323,6 +327,7 @@ pub async fn deliveries(
 /// Try a delivery again now.
 #[utoipa::path(
     post,
+    operation_id = "retry_delivery",
     path = "/api/v1/webhooks/deliveries/{webhook_id}/{event_id}/retry",
     tag = "webhooks",
     params(

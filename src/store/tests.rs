@@ -47,10 +47,21 @@ async fn pg_admin() -> Option<AnyConnection> {
     }
 }
 
+/// Set (to anything but empty or 0) where PostgreSQL must be there, as in
+/// CI: its tests then fail instead of being skipped when no server answers.
+const REQUIRE_PG: &str = "SMILEYD_TEST_REQUIRE_PG";
+
 /// A new, empty PostgreSQL database: the admin connection and the
-/// database's name. None (with a note) when no server answers.
+/// database's name. None (with a note) when no server answers, unless
+/// `SMILEYD_TEST_REQUIRE_PG` says one must.
 async fn create_pg_database(test: &str) -> Option<(AnyConnection, String)> {
     let Some(mut admin) = pg_admin().await else {
+        let required = std::env::var(REQUIRE_PG).is_ok_and(|v| !v.is_empty() && v != "0");
+        assert!(
+            !required,
+            "PostgreSQL not reachable at {} but {REQUIRE_PG} is set: {test} on postgres cannot run",
+            pg_base()
+        );
         eprintln!(
             "note: PostgreSQL not reachable at {}; skipping {test} on postgres",
             pg_base()

@@ -532,7 +532,16 @@ async fn store_failures_are_503_json() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["status"], "degraded");
     drop(held);
-    assert_eq!(slow.get("/api/v1/satisfaction").await.0, StatusCode::OK);
+    // The store is marked away until the probe's next ping (every 250 ms).
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        status = slow.get("/api/v1/satisfaction").await.0;
+        if status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, StatusCode::OK);
 
     // A closed pool stands in for a database that went away.
     let s = start().await;

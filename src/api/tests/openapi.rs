@@ -49,3 +49,26 @@ async fn document_covers_every_operation() {
     assert!(doc["components"]["schemas"]["ErrorJson"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
 }
+
+/// Client generators name their functions after the operationIds, so each
+/// must be there and unique (OpenAPI 3.0 §4.7.10).
+#[tokio::test]
+async fn operation_ids_are_unique() {
+    let s = start().await;
+    let (_, doc) = s.get("/api/openapi.json").await;
+    let mut ids = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let id = op["operationId"].as_str();
+            assert!(
+                id.is_some_and(|id| !id.is_empty()),
+                "{method} {path}: no operationId"
+            );
+            ids.push(id.unwrap_or_default().to_owned());
+        }
+    }
+    let count = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "duplicate operationIds among {ids:?}");
+}
