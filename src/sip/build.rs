@@ -1,4 +1,8 @@
-//! Building the messages smileyd sends, with rsip's message types.
+//! Building the messages smileyd sends. rsip renders them: its message
+//! types write the start line, its header types the canonical header names
+//! (`Call-ID`, `CSeq`, …), and `Content-Length` is always written. Header
+//! values are the text received or composed here, so what a peer sent (a
+//! Via, a From with its display name) goes back byte for byte.
 //!
 //! rsip has no request-to-response helper, so `response` does what
 //! RFC 3261 §8.2.6.2 asks: copy every Via in order, From, To (adding our tag),
@@ -7,8 +11,10 @@
 
 use bytes::Bytes;
 use rand::Rng;
+use rsip::headers::{self as h, UntypedHeader};
 use rsip::{Header, Headers, StatusCode, Version};
 
+use super::headers::TopVia;
 use super::message::{has_param, Message, Via};
 use super::transport::Flow;
 
@@ -33,8 +39,34 @@ pub fn random_token(len: usize) -> String {
         .collect()
 }
 
-fn other(name: &str, value: impl Into<String>) -> Header {
-    Header::Other(name.to_string(), value.into())
+/// A header as one of rsip's types where rsip has one, so that rsip writes
+/// its name; others keep the name given.
+fn header(name: &str, value: impl Into<String>) -> Header {
+    let v = value.into();
+    match name {
+        "Via" => Header::Via(h::Via::new(v)),
+        "From" => Header::From(h::From::new(v)),
+        "To" => Header::To(h::To::new(v)),
+        "Call-ID" => Header::CallId(h::CallId::new(v)),
+        "CSeq" => Header::CSeq(h::CSeq::new(v)),
+        "Contact" => Header::Contact(h::Contact::new(v)),
+        "Record-Route" => Header::RecordRoute(h::RecordRoute::new(v)),
+        "Route" => Header::Route(h::Route::new(v)),
+        "Max-Forwards" => Header::MaxForwards(h::MaxForwards::new(v)),
+        "Timestamp" => Header::Timestamp(h::Timestamp::new(v)),
+        "Allow" => Header::Allow(h::Allow::new(v)),
+        "Accept" => Header::Accept(h::Accept::new(v)),
+        "Supported" => Header::Supported(h::Supported::new(v)),
+        "Require" => Header::Require(h::Require::new(v)),
+        "Unsupported" => Header::Unsupported(h::Unsupported::new(v)),
+        "Retry-After" => Header::RetryAfter(h::RetryAfter::new(v)),
+        "Warning" => Header::Warning(h::Warning::new(v)),
+        "Server" => Header::Server(h::Server::new(v)),
+        "User-Agent" => Header::UserAgent(h::UserAgent::new(v)),
+        "Content-Type" => Header::ContentType(h::ContentType::new(v)),
+        "Content-Length" => Header::ContentLength(h::ContentLength::new(v)),
+        _ => Header::Other(name.to_string(), v),
+    }
 }
 
 /// Writes the received parameters onto the top Via (RFC 3261 §18.2.1,
@@ -73,8 +105,7 @@ fn stamp_via(top: &str, flow: Flow) -> String {
 pub fn response(
     req: &Message,
     flow: Flow,
-    code: u16,
-    reason: &str,
+    (code, reason): (u16, &str),
     to_tag: Option<&str>,
     extra: &[(&str, String)],
     body: Option<(&str, &[u8])>,
@@ -86,42 +117,42 @@ pub fn response(
         } else {
             via.to_string()
         };
-        headers.push(other("Via", v));
+        headers.push(header("Via", v));
     }
     if let Some(from) = req.header("From") {
-        headers.push(other("From", from));
+        headers.push(header("From", from));
     }
     if let Some(to) = req.header("To") {
         let to = match (req.to_tag(), to_tag) {
             (None, Some(tag)) if code > 100 => format!("{to};tag={tag}"),
             _ => to.to_string(),
         };
-        headers.push(other("To", to));
+        headers.push(header("To", to));
     }
     if let Some(cid) = req.header("Call-ID") {
-        headers.push(other("Call-ID", cid));
+        headers.push(header("Call-ID", cid));
     }
     if let Some(cseq) = req.header("CSeq") {
-        headers.push(other("CSeq", cseq));
+        headers.push(header("CSeq", cseq));
     }
     // RFC 3261 §12.1.1: a response that makes a dialog carries the
     // request's Record-Route, in order, so the caller routes its ACK and
     // later requests through the same proxies (and we ours, see dialog).
     if (101..300).contains(&code) {
         for rr in req.header_values("Record-Route") {
-            headers.push(other("Record-Route", rr));
+            headers.push(header("Record-Route", rr));
         }
     }
     // RFC 3261 §8.2.6.1: a 100 echoes a Timestamp.
     if code == 100 {
         if let Some(ts) = req.header("Timestamp") {
-            headers.push(other("Timestamp", ts));
+            headers.push(header("Timestamp", ts));
         }
     }
     for (name, value) in extra {
-        headers.push(other(name, value.clone()));
+        headers.push(header(name, value.clone()));
     }
-    headers.push(other("Server", USER_AGENT));
+    headers.push(header("Server", USER_AGENT));
     finish(&mut headers, body);
     let resp = rsip::Response {
         status_code: StatusCode::Other(code, reason.to_string()),
@@ -134,10 +165,10 @@ pub fn response(
 
 fn finish(headers: &mut Headers, body: Option<(&str, &[u8])>) {
     if let Some((ct, _)) = body {
-        headers.push(other("Content-Type", ct));
+        headers.push(header("Content-Type", ct));
     }
     let len = body.map(|(_, b)| b.len()).unwrap_or(0);
-    headers.push(other("Content-Length", len.to_string()));
+    headers.push(header("Content-Length", len.to_string()));
 }
 
 /// An in-dialog request from us (RFC 3261 §12.2.1.1).
@@ -158,23 +189,23 @@ pub struct DialogRequest<'a> {
 pub fn request(r: &DialogRequest<'_>) -> Bytes {
     let uri = rsip::Uri::try_from(r.request_uri).ok();
     let mut headers = Headers::default();
-    headers.push(other(
+    headers.push(header(
         "Via",
         format!(
             "SIP/2.0/{} {};branch={};rport",
             r.transport, r.via_host, r.branch
         ),
     ));
-    headers.push(other("Max-Forwards", "70"));
+    headers.push(header("Max-Forwards", "70"));
     for route in r.route_set {
-        headers.push(other("Route", route.clone()));
+        headers.push(header("Route", route.clone()));
     }
-    headers.push(other("From", r.from));
-    headers.push(other("To", r.to));
-    headers.push(other("Call-ID", r.call_id));
-    headers.push(other("CSeq", format!("{} {}", r.cseq, r.method)));
-    headers.push(other("Contact", r.contact));
-    headers.push(other("User-Agent", USER_AGENT));
+    headers.push(header("From", r.from));
+    headers.push(header("To", r.to));
+    headers.push(header("Call-ID", r.call_id));
+    headers.push(header("CSeq", format!("{} {}", r.cseq, r.method)));
+    headers.push(header("Contact", r.contact));
+    headers.push(header("User-Agent", USER_AGENT));
     finish(&mut headers, None);
     match uri {
         // rsip renders the URI it parsed; where it cannot (IPv6 hosts,
@@ -207,12 +238,9 @@ pub fn host_with_port(ip: std::net::IpAddr, port: u16) -> String {
 /// Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4): over a stream,
 /// back on the connection; over UDP, to the source when `rport` was asked or
 /// sent-by is not an address we can use, else to sent-by (with `received`).
-pub fn response_flow(req: &Message, flow: Flow) -> Flow {
+pub fn response_flow(via: &TopVia, flow: Flow) -> Flow {
     let Flow::Udp(src) = flow else { return flow };
-    let Some(via) = req.top_via().and_then(Via::parse) else {
-        return flow;
-    };
-    if has_param(via.raw, "rport") {
+    if via.rport {
         return flow;
     }
     let port = via.port.unwrap_or(5060);
@@ -221,14 +249,6 @@ pub fn response_flow(req: &Message, flow: Flow) -> Flow {
         // received= is the source address; the port is sent-by's.
         _ => Flow::Udp((src.ip(), port).into()),
     }
-}
-
-/// Parses `host[:port]` of a URI into a socket address when the host is an
-/// IP literal.
-pub fn uri_socket(uri: &str) -> Option<std::net::SocketAddr> {
-    let (host, port) = super::message::uri_host_port(uri)?;
-    let ip: std::net::IpAddr = host.parse().ok()?;
-    Some((ip, port.unwrap_or(5060)).into())
 }
 
 #[cfg(test)]
@@ -242,7 +262,7 @@ mod tests {
     fn response_copies_headers_and_stamps_via() {
         let req = parse(REQ, true).unwrap();
         let flow = Flow::Udp("192.0.2.9:4000".parse().unwrap());
-        let out = response(&req, flow, 200, "OK", Some("tt"), &[], None);
+        let out = response(&req, flow, (200, "OK"), Some("tt"), &[], None);
         let resp = parse(&out, true).unwrap();
         assert_eq!(resp.status(), Some(200));
         let vias = resp.header_values("Via");
@@ -252,7 +272,7 @@ mod tests {
         assert_eq!(resp.to_tag(), Some("tt"));
         assert_eq!(resp.cseq(), Some((7, "OPTIONS")));
         assert_eq!(resp.call_id(), Some("c1"));
-        assert_eq!(response_flow(&req, flow), flow);
+        assert_eq!(response_flow(&TopVia::of(&req).unwrap(), flow), flow);
     }
 
     #[test]
@@ -264,7 +284,7 @@ mod tests {
         let req = parse(raw.as_bytes(), true).unwrap();
         let flow = Flow::Udp("192.0.2.9:4000".parse().unwrap());
         let ok = parse(
-            &response(&req, flow, 200, "OK", Some("tt"), &[], None),
+            &response(&req, flow, (200, "OK"), Some("tt"), &[], None),
             true,
         )
         .unwrap();
@@ -278,7 +298,7 @@ mod tests {
         );
         for code in [100, 486] {
             let r = parse(
-                &response(&req, flow, code, "x", Some("tt"), &[], None),
+                &response(&req, flow, (code, "x"), Some("tt"), &[], None),
                 true,
             )
             .unwrap();
@@ -292,7 +312,7 @@ mod tests {
         let req = parse(raw.as_bytes(), true).unwrap();
         let flow = Flow::Udp("192.0.2.9:4000".parse().unwrap());
         assert_eq!(
-            response_flow(&req, flow),
+            response_flow(&TopVia::of(&req).unwrap(), flow),
             Flow::Udp("192.0.2.9:5070".parse().unwrap())
         );
     }

@@ -1,13 +1,19 @@
-//! The dialog a call lives in (RFC 3261 §12), seen from the UAS side, and
-//! the events it passes to the call task.
+//! The dialog a call lives in (RFC 3261 §12), seen from the UAS side: its
+//! state, the table of dialogs, the events passed to the call task, and the
+//! 2xx to INVITE that the dialog (not the transaction) sends again until the
+//! ACK (§13.3.1.4).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, Notify};
 
+use super::build::{self, ALLOW, SUPPORTED};
+use super::endpoint::{Endpoint, Request};
+use super::headers::CoreHeaders;
 use super::message::Message;
-use super::sdp::Negotiated;
+use super::retransmit;
+use super::sdp::{self, LocalMedia, Negotiated, SdpError, SessionDescription};
 use super::transport::Flow;
 use crate::media::ports::PortLease;
 use crate::model::Digit;
@@ -18,6 +24,16 @@ use crate::model::Digit;
 pub struct DialogKey {
     pub call_id: String,
     pub local_tag: String,
+}
+
+impl DialogKey {
+    /// The dialog an in-dialog request names: its Call-ID and To tag.
+    pub fn of(core: &CoreHeaders) -> Option<DialogKey> {
+        Some(DialogKey {
+            call_id: core.call_id.clone(),
+            local_tag: core.to_tag.clone()?,
+        })
+    }
 }
 
 /// What the SIP side tells the call task.
@@ -63,11 +79,59 @@ pub struct Dialog {
     pub negotiated: Option<Negotiated>,
     /// Our offer went in the 200; the answer is due in the ACK.
     pub awaiting_answer: bool,
-    /// The 2xx being retransmitted, until ACK (§13.3.1.4).
-    pub pending_2xx: Option<(u32, Bytes)>,
+    /// The CSeq of the INVITE whose 2xx is being sent until the ACK.
+    pub pending_2xx: Option<u32>,
+    /// Woken by that ACK, or when the dialog ends.
     pub acked: Arc<Notify>,
     pub answered: bool,
     pub events: mpsc::Sender<CallEvent>,
+}
+
+impl Dialog {
+    /// RFC 3261 §12.2.2: a request in a dialog must have a higher CSeq than
+    /// the last one (an ACK the same); false for one out of order (500).
+    pub fn take_cseq(&mut self, cseq: u32, is_ack: bool) -> bool {
+        if cseq < self.remote_cseq || (cseq == self.remote_cseq && !is_ack) {
+            return false;
+        }
+        self.remote_cseq = cseq;
+        true
+    }
+
+    fn local_media(&self) -> LocalMedia {
+        LocalMedia {
+            ip: self.local_ip,
+            port: self.local_port,
+            session_id: self.session_id,
+            version: self.sdp_version,
+        }
+    }
+
+    /// A re-INVITE's or UPDATE's offer, or none (then ours goes in the 2xx,
+    /// and for a re-INVITE the answer is due in the ACK). Our description
+    /// gets a new o= version only when it changes (RFC 3264 §8). Returns
+    /// what the offer negotiated; an offer without PCMU or PCMA is refused.
+    pub fn take_offer(
+        &mut self,
+        offer: Option<&SessionDescription>,
+        is_invite: bool,
+    ) -> Result<Option<Negotiated>, SdpError> {
+        let Some(sd) = offer else {
+            if sdp::offer(&self.local_media()) != self.local_sdp {
+                self.sdp_version += 1;
+                self.local_sdp = sdp::offer(&self.local_media());
+            }
+            self.awaiting_answer = is_invite;
+            return Ok(None);
+        };
+        let (idx, n) = sd.negotiate()?;
+        if sdp::answer(sd, idx, &n, &self.local_media()) != self.local_sdp {
+            self.sdp_version += 1;
+        }
+        self.local_sdp = sdp::answer(sd, idx, &n, &self.local_media());
+        self.negotiated = Some(n);
+        Ok(Some(n))
+    }
 }
 
 /// What a new call brings to the call task.
@@ -80,4 +144,151 @@ pub struct IncomingCall {
     pub lease: PortLease,
     pub local_port: u16,
     pub events: mpsc::Receiver<CallEvent>,
+}
+
+/// The dialogs in progress.
+#[derive(Default)]
+pub struct Dialogs {
+    map: Mutex<HashMap<DialogKey, Dialog>>,
+}
+
+impl Dialogs {
+    pub fn insert(&self, d: Dialog) {
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(d.key.clone(), d);
+        }
+    }
+
+    pub fn with<R>(&self, key: &DialogKey, f: impl FnOnce(&mut Dialog) -> R) -> Option<R> {
+        let mut m = self.map.lock().ok()?;
+        m.get_mut(key).map(f)
+    }
+
+    /// Ends a dialog: a 2xx still being sent stops.
+    pub fn remove(&self, key: &DialogKey) -> Option<Dialog> {
+        let d = self.map.lock().ok()?.remove(key)?;
+        d.acked.notify_one();
+        Some(d)
+    }
+
+    /// Ends a dialog not answered yet (CANCEL, §9.2); None when it was.
+    pub fn remove_unanswered(&self, key: &DialogKey) -> Option<Dialog> {
+        let mut m = self.map.lock().ok()?;
+        if m.get(key)?.answered {
+            return None;
+        }
+        m.remove(key)
+    }
+
+    pub fn count(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+impl Endpoint {
+    /// Sends the 200 for an INVITE (initial or re-INVITE) through its
+    /// transaction, then again over UDP, T1 doubling to T2, until the ACK;
+    /// no ACK within 64·T1, over any transport, ends the call (RFC 3261
+    /// §13.3.1.4).
+    pub(super) async fn send_2xx(&self, dkey: &DialogKey, req: &Request) {
+        let initial = req.core.to_tag.is_none();
+        let Some((resp, acked)) = self
+            .inner
+            .dialogs
+            .with(dkey, |d| {
+                if d.answered && initial {
+                    return None; // cancelled meanwhile, or already answered
+                }
+                let extra = [
+                    ("Contact", d.contact.clone()),
+                    ("Allow", ALLOW.to_string()),
+                    ("Supported", SUPPORTED.to_string()),
+                ];
+                let resp = build::response(
+                    &req.msg,
+                    req.flow,
+                    (200, "OK"),
+                    Some(&d.key.local_tag),
+                    &extra,
+                    Some(("application/sdp", d.local_sdp.as_bytes())),
+                );
+                d.answered = true;
+                d.pending_2xx = Some(req.core.cseq);
+                d.acked = Arc::new(Notify::new());
+                Some((resp, d.acked.clone()))
+            })
+            .flatten()
+        else {
+            return;
+        };
+        // RFC 6026 §7.1: the transaction stays to absorb retransmitted INVITEs.
+        self.inner
+            .server
+            .respond(Some(&req.tx), req.reply_to, 200, resp.clone())
+            .await;
+        let me = self.clone();
+        let dkey = dkey.clone();
+        let (flow, cseq) = (req.reply_to, req.core.cseq);
+        tokio::spawn(async move {
+            let schedule = me.inner.settings.timers.retransmit_2xx();
+            let stop = acked.notified();
+            if retransmit::until(&me.inner.transport, flow, &resp, schedule, stop)
+                .await
+                .is_some()
+            {
+                return;
+            }
+            let unacked = me
+                .inner
+                .dialogs
+                .with(&dkey, |d| {
+                    (d.pending_2xx == Some(cseq)).then(|| d.events.clone())
+                })
+                .flatten();
+            if let Some(events) = unacked {
+                tracing::info!(call_id = %dkey.call_id, "no ACK for 200 within 64*T1");
+                let _ = events.send(CallEvent::AckTimeout).await;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cseq_must_grow_except_for_ack() {
+        let (events, _rx) = mpsc::channel(1);
+        let mut d = Dialog {
+            key: DialogKey {
+                call_id: "c".into(),
+                local_tag: "t".into(),
+            },
+            flow: Flow::Udp("127.0.0.1:5060".parse().unwrap()),
+            local_host: String::new(),
+            local_party: String::new(),
+            remote_party: String::new(),
+            remote_target: String::new(),
+            route_set: Vec::new(),
+            contact: String::new(),
+            remote_cseq: 5,
+            local_cseq: 1,
+            local_sdp: String::new(),
+            sdp_version: 1,
+            session_id: 1,
+            local_port: 0,
+            local_ip: [127, 0, 0, 1].into(),
+            negotiated: None,
+            awaiting_answer: false,
+            pending_2xx: None,
+            acked: Arc::new(Notify::new()),
+            answered: true,
+            events,
+        };
+        assert!(d.take_cseq(5, true));
+        assert!(!d.take_cseq(5, false));
+        assert!(!d.take_cseq(4, false));
+        assert!(d.take_cseq(6, false));
+    }
 }

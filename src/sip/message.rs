@@ -1,9 +1,12 @@
 //! Parsing SIP messages as real peers send them.
 //!
-//! rsip parses the canonical shape well, but real traffic has compact header
-//! names, folded lines, bare-LF line ends, IPv6 hosts and extension methods.
-//! `parse` reads the framing itself (RFC 3261 §7), normalises those shapes
-//! and then hands the start line to rsip where rsip can type it.
+//! Real traffic has compact header names, folded lines, bare-LF line ends,
+//! odd spacing, IPv6 hosts and extension methods, which rsip's parser
+//! refuses or mangles, so rsip parses nothing we receive. `parse` reads the
+//! framing itself (RFC 3261 §7), joins folded lines, canonicalises header
+//! names and keeps the start line and every header value as text; the
+//! helpers below read parameters, URIs and Via out of those values.
+//! (rsip is used to render what smileyd sends: see `build`.)
 
 use std::fmt;
 

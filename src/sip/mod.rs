@@ -1,11 +1,27 @@
-//! SIP in layers: transport (UDP/TCP framing), message (parsing real-world
-//! shapes), build (responses and requests), transaction (retransmissions),
-//! dialog (per-call state) and endpoint (the UAS that ties them together).
+//! SIP for a user agent server, in layers, each in its own file:
+//!
+//! - `transport`: UDP and TCP on one port, stream framing (RFC 3261 §18).
+//! - `message`: the tolerant parser real peers need (compact and folded
+//!   headers, bare LF, odd spacing); it keeps the start line and header
+//!   values as text. `headers` then checks a request once and parses the
+//!   headers every layer needs (top Via, Call-ID, tags, CSeq).
+//! - `build`: the responses and requests smileyd sends, rendered by rsip.
+//! - `transaction`: server and client transactions with their timers
+//!   (`timers`), sending again through the one `retransmit`ter (§17).
+//! - `dialog`: dialog state and the 2xx sent until the ACK (§12, §13.3.1.4);
+//!   `sdp`: offer/answer for one audio stream.
+//! - `endpoint`: the router on top; `invite` takes or refuses new calls and
+//!   CANCEL, `in_dialog` handles requests within a call and our BYE.
+//! - `stats`: the counters /metrics shows.
 
 pub mod build;
 pub mod dialog;
 pub mod endpoint;
+pub mod headers;
+mod in_dialog;
+mod invite;
 pub mod message;
+pub mod retransmit;
 pub mod sdp;
 pub mod stats;
 pub mod timers;

@@ -1,4 +1,6 @@
-//! Counters for the SIP layer, read by /metrics.
+//! Counters for the SIP layer, read by /metrics. The SIP layer records
+//! through one [`SipStats`] handle, held by the endpoint and its
+//! transaction tables, so that every recording call is a method on it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -60,6 +62,38 @@ pub fn count_response_in(code: u16) {
 
 pub fn count_response_out(code: u16) {
     bump(&RESPONSES_OUT, &code.to_string());
+}
+
+/// What the SIP layer records.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SipStats;
+
+impl SipStats {
+    pub fn request_in(&self, method: &str) {
+        count_request(method);
+    }
+
+    pub fn request_out(&self, method: &str) {
+        count_request_out(method);
+    }
+
+    pub fn response_in(&self, code: u16) {
+        count_response_in(code);
+    }
+
+    pub fn response_out(&self, code: u16) {
+        count_response_out(code);
+    }
+
+    /// A message that could not be parsed or had no usable Via.
+    pub fn dropped(&self) {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A key received as SIP INFO.
+    pub fn info_digit(&self) {
+        DTMF_INFO.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// Snapshot for metrics: (direction, kind, key, count).

@@ -1,0 +1,191 @@
+//! Requests inside a dialog (RFC 3261 §12.2.2): ACK, BYE, INFO (keys),
+//! re-INVITE and UPDATE (new offers); and the BYE smileyd sends to end a
+//! call (§15.1.1).
+
+use super::build::{self, DialogRequest, ALLOW};
+use super::dialog::{CallEvent, DialogKey};
+use super::endpoint::{Endpoint, Request, Status};
+use super::invite::parse_offer;
+use super::sdp::SessionDescription;
+use crate::media::dtmf;
+use crate::model::{Digit, DtmfSource};
+
+const NO_DIALOG: Status<'static> = (481, "Call/Transaction Does Not Exist");
+const OUT_OF_ORDER: Status<'static> = (500, "Server Internal Error (CSeq out of order)");
+
+impl Endpoint {
+    /// The dialog a request names, with its CSeq taken (§12.2.2); or the
+    /// response that refuses the request.
+    fn enter_dialog(&self, req: &Request) -> Result<DialogKey, Status<'static>> {
+        let dkey = DialogKey::of(&req.core).ok_or(NO_DIALOG)?;
+        let is_ack = req.core.method == "ACK";
+        match self
+            .inner
+            .dialogs
+            .with(&dkey, |d| d.take_cseq(req.core.cseq, is_ack))
+        {
+            None => Err(NO_DIALOG),
+            Some(false) => Err(OUT_OF_ORDER),
+            Some(true) => Ok(dkey),
+        }
+    }
+
+    pub(super) async fn on_reoffer(&self, req: Request) {
+        if req.core.to_tag.is_none() {
+            return self.reply(&req, NO_DIALOG).await;
+        }
+        let Ok(offer) = parse_offer(&req.msg) else {
+            return self.reply(&req, (488, "Not Acceptable Here")).await;
+        };
+        let dkey = match self.enter_dialog(&req) {
+            Ok(k) => k,
+            Err(status) => return self.reply(&req, status).await,
+        };
+        let is_invite = req.core.method == "INVITE";
+        let taken = self.inner.dialogs.with(&dkey, |d| {
+            d.take_offer(offer.as_ref(), is_invite)
+                .map(|n| n.map(|n| (n, d.events.clone())))
+        });
+        let changed = match taken {
+            None => return self.reply(&req, NO_DIALOG).await,
+            Some(Err(_)) => return self.reply(&req, (488, "Not Acceptable Here")).await,
+            Some(Ok(changed)) => changed,
+        };
+        if let Some((n, events)) = changed {
+            let _ = events.try_send(CallEvent::MediaChanged(n));
+        }
+        if is_invite {
+            return self.send_2xx(&dkey, &req).await;
+        }
+        let Some((sdp, tag)) = self
+            .inner
+            .dialogs
+            .with(&dkey, |d| (d.local_sdp.clone(), d.key.local_tag.clone()))
+        else {
+            return self.reply(&req, NO_DIALOG).await;
+        };
+        let body = offer.as_ref().map(|_| ("application/sdp", sdp.as_bytes()));
+        let mut extra = vec![("Allow", ALLOW.to_string())];
+        if let Some(se) = req.msg.header("Session-Expires") {
+            extra.push(("Session-Expires", se.to_string()));
+        }
+        self.respond(&req, (200, "OK"), Some(&tag), &extra, body)
+            .await;
+    }
+
+    pub(super) async fn on_ack(&self, req: Request) {
+        // An ACK for a non-2xx final is its INVITE transaction's (§17.2.1).
+        if self.inner.server.absorb_ack(&req.tx, !req.flow.is_udp()) {
+            return;
+        }
+        let Some(dkey) = DialogKey::of(&req.core) else {
+            return;
+        };
+        // §13.3.1.4: the ACK for our 2xx; with the answer when we offered.
+        let answer = match SessionDescription::parse(&req.msg.body) {
+            Ok(sd) if !req.msg.body.is_empty() => sd.negotiate().ok().map(|(_, n)| n),
+            _ => None,
+        };
+        let cseq = req.core.cseq;
+        let confirmed = self
+            .inner
+            .dialogs
+            .with(&dkey, |d| {
+                if d.pending_2xx != Some(cseq) {
+                    return None;
+                }
+                d.pending_2xx = None;
+                d.acked.notify_one();
+                let answer = if d.awaiting_answer {
+                    d.awaiting_answer = false;
+                    if answer.is_some() {
+                        d.negotiated = answer;
+                    }
+                    answer
+                } else {
+                    None
+                };
+                Some((d.events.clone(), answer))
+            })
+            .flatten();
+        if let Some((events, answer)) = confirmed {
+            let _ = events.send(CallEvent::Confirmed(answer)).await;
+        }
+    }
+
+    pub(super) async fn on_bye(&self, req: Request) {
+        let removed = DialogKey::of(&req.core).and_then(|k| self.inner.dialogs.remove(&k));
+        match removed {
+            Some(d) => {
+                self.reply(&req, (200, "OK")).await;
+                let _ = d.events.send(CallEvent::RemoteHangup).await;
+            }
+            None => self.reply(&req, NO_DIALOG).await,
+        }
+    }
+
+    pub(super) async fn on_info(&self, req: Request) {
+        let events = match self.enter_dialog(&req) {
+            Ok(dkey) => self.inner.dialogs.with(&dkey, |d| d.events.clone()),
+            Err(status) => return self.reply(&req, status).await,
+        };
+        let Some(events) = events else {
+            return self.reply(&req, NO_DIALOG).await;
+        };
+        let content_type = req.msg.content_type();
+        let body = String::from_utf8_lossy(&req.msg.body);
+        let digit = content_type.and_then(|ct| dtmf::parse_info(ct, &body));
+        match (content_type, digit) {
+            (_, Some(key)) => {
+                self.reply(&req, (200, "OK")).await;
+                self.inner.stats.info_digit();
+                let digit = Digit {
+                    key,
+                    source: DtmfSource::Info,
+                };
+                let _ = events.send(CallEvent::Digit(digit)).await;
+            }
+            // An empty INFO is a keep-alive; answer it.
+            (None, None) => self.reply(&req, (200, "OK")).await,
+            (Some(ct), None) if ct.to_ascii_lowercase().starts_with("application/dtmf") => {
+                self.reply(&req, (400, "Bad Request (no DTMF signal in body)"))
+                    .await
+            }
+            (Some(_), None) => {
+                let extra = [(
+                    "Accept",
+                    "application/dtmf-relay, application/dtmf".to_string(),
+                )];
+                self.answer(&req, (415, "Unsupported Media Type"), &extra, None)
+                    .await
+            }
+        }
+    }
+
+    /// Ends a call from our side: a BYE in the dialog (§15.1.1), sent by a
+    /// client transaction until answered. Returns the final status, if one
+    /// came.
+    pub async fn hangup(&self, key: &DialogKey) -> Option<u16> {
+        let d = self.inner.dialogs.remove(key)?;
+        let branch = build::new_branch();
+        let bye = build::request(&DialogRequest {
+            method: rsip::Method::Bye,
+            request_uri: &d.remote_target,
+            via_host: d.local_host.clone(),
+            transport: d.flow.token(),
+            branch: &branch,
+            route_set: &d.route_set,
+            from: &d.local_party,
+            to: &d.remote_party,
+            call_id: &d.key.call_id,
+            cseq: d.local_cseq + 1,
+            contact: &d.contact,
+        });
+        self.inner.client.request(d.flow, &branch, "BYE", bye).await
+    }
+
+    /// Forgets a dialog without signalling (the caller already hung up).
+    pub fn forget(&self, key: &DialogKey) {
+        self.inner.dialogs.remove(key);
+    }
+}

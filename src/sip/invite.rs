@@ -1,0 +1,324 @@
+//! An INVITE outside a dialog: accept or refuse it (who may call, shutdown,
+//! extensions, the offer, a media port), answer it (100 Trying, a new
+//! dialog, the call task told, the 200 after the ring time), and CANCEL.
+
+use std::net::{IpAddr, UdpSocket};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, Notify};
+
+use super::build;
+use super::dialog::{CallEvent, Dialog, DialogKey, IncomingCall};
+use super::endpoint::{sanitize_reason, Endpoint, Request};
+use super::message::{self, Message, StartLine};
+use super::sdp::{self, LocalMedia, Negotiated, SdpError, SessionDescription};
+use super::transport::Flow;
+use crate::media::ports::PortLease;
+
+/// Extensions we can honour (RFC 3261 §8.2.2.3). `100rel` is honoured by
+/// never sending a provisional response other than 100 (RFC 3262 §3).
+const KNOWN_EXTENSIONS: &[&str] = &["100rel", "timer", "replaces", "outbound", "gruu"];
+
+/// Why an INVITE is refused: the final response to send.
+struct Refusal {
+    code: u16,
+    reason: String,
+    extra: Vec<(&'static str, String)>,
+}
+
+impl Refusal {
+    fn new(code: u16, reason: impl Into<String>) -> Refusal {
+        Refusal {
+            code,
+            reason: reason.into(),
+            extra: Vec::new(),
+        }
+    }
+
+    fn with(mut self, name: &'static str, value: impl Into<String>) -> Refusal {
+        self.extra.push((name, value.into()));
+        self
+    }
+}
+
+/// An INVITE we take: the offer (if any), what was agreed, and its port.
+struct Accepted {
+    offer: Option<SessionDescription>,
+    negotiated: Option<Negotiated>,
+    lease: PortLease,
+    socket: UdpSocket,
+}
+
+pub(super) enum OfferError {
+    Unsupported,
+    Sdp(SdpError),
+}
+
+/// The SDP offer in a request's body, if there is one (RFC 3264 §5).
+pub(super) fn parse_offer(req: &Message) -> Result<Option<SessionDescription>, OfferError> {
+    if req.body.is_empty() {
+        return Ok(None);
+    }
+    let ct = req.content_type().unwrap_or("application/sdp");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/sdp") {
+        return Err(OfferError::Unsupported);
+    }
+    SessionDescription::parse(&req.body)
+        .map(Some)
+        .map_err(OfferError::Sdp)
+}
+
+impl Endpoint {
+    pub(super) async fn on_invite(&self, req: Request) {
+        match self.accept(&req) {
+            Ok(accepted) => self.answer_invite(req, accepted).await,
+            Err(r) => {
+                let extra: Vec<(&str, String)> = r.extra.into_iter().collect();
+                self.answer(&req, (r.code, &r.reason), &extra, None).await;
+            }
+        }
+    }
+
+    fn allowed(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map(IpAddr::V4)
+                .unwrap_or(IpAddr::V6(v6)),
+            v4 => v4,
+        };
+        let Ok(allowed) = self.inner.allowed.read() else {
+            return false;
+        };
+        allowed.iter().any(|n| n.contains(&ip))
+    }
+
+    /// The checks before a call is taken, in the order their answers matter.
+    fn accept(&self, req: &Request) -> Result<Accepted, Refusal> {
+        let src = req.flow.peer();
+        if !self.allowed(src.ip()) {
+            tracing::info!(peer = %src, "INVITE from a network not in sip.allowed_networks");
+            return Err(Refusal::new(403, "Forbidden"));
+        }
+        if self.inner.draining.load(Ordering::SeqCst) {
+            return Err(
+                Refusal::new(503, "Service Unavailable (shutting down)").with("Retry-After", "30")
+            );
+        }
+        // RFC 3261 §8.2.2.3: extensions we do not know → 420.
+        let unsupported: Vec<&str> = req
+            .msg
+            .header_values("Require")
+            .into_iter()
+            .filter(|opt| !KNOWN_EXTENSIONS.iter().any(|k| k.eq_ignore_ascii_case(opt)))
+            .collect();
+        if !unsupported.is_empty() {
+            return Err(
+                Refusal::new(420, "Bad Extension").with("Unsupported", unsupported.join(", "))
+            );
+        }
+        // RFC 3264 §5: take the offer, or make one when there is none.
+        let offer = match parse_offer(&req.msg) {
+            Ok(o) => o,
+            Err(OfferError::Unsupported) => {
+                return Err(
+                    Refusal::new(415, "Unsupported Media Type").with("Accept", "application/sdp")
+                )
+            }
+            Err(OfferError::Sdp(SdpError::Malformed(e))) => {
+                let reason = format!("Bad Request (malformed SDP: {})", sanitize_reason(&e));
+                return Err(Refusal::new(400, reason));
+            }
+            Err(OfferError::Sdp(SdpError::NotAcceptable)) => {
+                return Err(Refusal::new(488, "Not Acceptable Here"))
+            }
+        };
+        let negotiated = match &offer {
+            Some(sd) => match sd.negotiate() {
+                Ok((_, n)) => Some(n),
+                Err(_) => {
+                    return Err(Refusal::new(488, "Not Acceptable Here").with(
+                        "Warning",
+                        "304 smileyd \"no common audio codec: PCMU or PCMA required\"",
+                    ))
+                }
+            },
+            None => None,
+        };
+        let bind_ip = match self.inner.transport.local_addr().ip() {
+            ip if ip.is_unspecified() && src.is_ipv6() => {
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+            }
+            ip => ip,
+        };
+        let (lease, socket) = self.inner.ports.allocate(bind_ip).map_err(|e| {
+            tracing::warn!(error = %e, "no RTP port free");
+            Refusal::new(503, "Service Unavailable (no media port)").with("Retry-After", "5")
+        })?;
+        Ok(Accepted {
+            offer,
+            negotiated,
+            lease,
+            socket,
+        })
+    }
+
+    /// 100 Trying, a new dialog, the call handed to its task, then the 200
+    /// (after the ring time, if one is set).
+    async fn answer_invite(&self, req: Request, accepted: Accepted) {
+        let Accepted {
+            offer, negotiated, ..
+        } = &accepted;
+        let negotiated = *negotiated;
+        let src = req.flow.peer();
+        let local_ip = self
+            .inner
+            .settings
+            .public_ip
+            .or(req.local_ip)
+            .unwrap_or_else(|| self.inner.transport.local_ip_towards(src));
+        let local_port = accepted.lease.port();
+        // 100 Trying at once, so the caller stops retransmitting (§17.2.1).
+        self.respond(&req, (100, "Trying"), None, &[], None).await;
+        let local_tag = build::new_tag();
+        let dkey = DialogKey {
+            call_id: req.core.call_id.clone(),
+            local_tag: local_tag.clone(),
+        };
+        let session_id = self.inner.session_ids.fetch_add(1, Ordering::Relaxed);
+        let local_media = LocalMedia {
+            ip: local_ip,
+            port: local_port,
+            session_id,
+            version: 1,
+        };
+        let local_sdp = match (offer, &negotiated) {
+            (Some(sd), Some(n)) => {
+                let idx = sd.negotiate().map(|(i, _)| i).unwrap_or(0);
+                sdp::answer(sd, idx, n, &local_media)
+            }
+            _ => sdp::offer(&local_media),
+        };
+        let local_host = build::host_with_port(local_ip, self.inner.transport.local_addr().port());
+        let transport_param = match req.flow {
+            Flow::Udp(_) => "",
+            Flow::Tcp(_) => ";transport=tcp",
+        };
+        let msg = &req.msg;
+        let to = msg.header("To").unwrap_or_default();
+        let from = msg.header("From").unwrap_or_default();
+        let (events_tx, events_rx) = mpsc::channel(32);
+        let remote_target = msg
+            .header_values("Contact")
+            .first()
+            .map(|c| message::uri_of(c).to_string())
+            .unwrap_or_else(|| message::uri_of(from).to_string());
+        self.inner.dialogs.insert(Dialog {
+            key: dkey.clone(),
+            flow: req.flow,
+            local_host: local_host.clone(),
+            local_party: format!("{to};tag={local_tag}"),
+            remote_party: from.to_string(),
+            remote_target,
+            route_set: msg
+                .header_values("Record-Route")
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            contact: format!("<sip:smileyd@{local_host}{transport_param}>"),
+            remote_cseq: req.core.cseq,
+            local_cseq: rand::random::<u16>() as u32 + 1,
+            local_sdp,
+            sdp_version: 1,
+            session_id,
+            local_port,
+            local_ip,
+            negotiated,
+            awaiting_answer: offer.is_none(),
+            pending_2xx: None,
+            acked: Arc::new(Notify::new()),
+            answered: false,
+            events: events_tx,
+        });
+        self.inner.server.set_dialog(&req.tx, dkey.clone());
+        let call = IncomingCall {
+            key: dkey.clone(),
+            invite: req.msg.clone(),
+            source: src,
+            negotiated,
+            socket: accepted.socket,
+            lease: accepted.lease,
+            local_port,
+            events: events_rx,
+        };
+        if self.inner.new_calls.send(call).await.is_err() {
+            return;
+        }
+        let delay = self.inner.settings.answer_delay;
+        if delay.is_zero() {
+            self.send_2xx(&dkey, &req).await;
+        } else {
+            let me = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                me.send_2xx(&dkey, &req).await;
+            });
+        }
+    }
+
+    pub(super) async fn on_cancel(&self, req: Request) {
+        // RFC 3261 §9.2: CANCEL matches the INVITE transaction with the same branch.
+        let invite_tx = req.tx.for_method("INVITE");
+        let Some(target) = self.inner.server.cancel_target(&invite_tx) else {
+            self.reply(&req, (481, "Call/Transaction Does Not Exist"))
+                .await;
+            return;
+        };
+        self.reply(&req, (200, "OK")).await;
+        if target.final_sent {
+            return; // too late: the call goes on (§9.2)
+        }
+        let Some(d) = target
+            .dialog
+            .and_then(|k| self.inner.dialogs.remove_unanswered(&k))
+        else {
+            return;
+        };
+        // The INVITE gets 487 with our tag, through its transaction (§9.2).
+        let invite = Request {
+            msg: invite_from(&req.msg),
+            core: req.core.clone(),
+            flow: req.flow,
+            reply_to: req.reply_to,
+            local_ip: req.local_ip,
+            tx: invite_tx,
+        };
+        self.respond(
+            &invite,
+            (487, "Request Terminated"),
+            Some(&d.key.local_tag),
+            &[],
+            None,
+        )
+        .await;
+        let _ = d.events.send(CallEvent::Cancelled).await;
+    }
+}
+
+/// The INVITE a CANCEL refers to, rebuilt from the CANCEL's headers
+/// (RFC 3261 §9.1: same Request-URI, Call-ID, From, To, CSeq number and top Via).
+fn invite_from(cancel: &Message) -> Message {
+    let mut m = cancel.clone();
+    for (name, value) in m.headers.iter_mut() {
+        if name == "CSeq" {
+            let n = value.split_whitespace().next().unwrap_or("0").to_string();
+            *value = format!("{n} INVITE");
+        }
+    }
+    if let StartLine::Request { method, .. } = &mut m.start {
+        *method = "INVITE".into();
+    }
+    m
+}
