@@ -23,12 +23,8 @@ use crate::sip::message::{self, Message};
 use crate::sip::sdp::Direction;
 use crate::sip::{CallEvent, Endpoint, IncomingCall};
 use crate::sources::first_value;
-use crate::store::{CallRecord, Grouped, NewMeasurement, Store};
+use crate::store::{CallRecord, NewMeasurement, Store};
 use crate::survey::{Action, Answer, Input, ScaleKind, Survey, SurveySettings};
-
-/// How long the database may take with a rating before it goes to the
-/// local journal instead (the caller is waiting in silence meanwhile).
-const COMMIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Added to a survey's longest path for the database (a commit that falls
 /// back to the journal), the ACK and scheduling.
@@ -123,7 +119,9 @@ pub async fn run(ctx: Arc<CallContext>, call: IncomingCall) {
         outcome,
         measurement_id: measurement.as_ref().map(|(id, _)| *id),
     };
-    store_or_journal(&ctx, Entry::Call(record)).await;
+    ctx.journal
+        .store_or_append(&ctx.store, Entry::Call(record))
+        .await;
     ACTIVE_CALLS.fetch_sub(1, Ordering::Relaxed);
     tracing::info!(
         call_id = %key.call_id,
@@ -315,7 +313,7 @@ async fn drive(
             },
             r = comment::next_result(&mut recording) => {
                 if let Some(c) = recording.take() {
-                    comment::keep(ctx, &call.key.call_id, c, r).await;
+                    comment::keep(&ctx.store, &ctx.journal, &call.key.call_id, c, r).await;
                 }
                 feed(&mut survey, &mut pending, Input::RecordingFinished);
             }
@@ -345,7 +343,7 @@ async fn drive(
     // hangup); what was said is kept.
     if let Some(mut c) = recording.take() {
         match tokio::time::timeout(comment::FINISH_TIMEOUT, c.result()).await {
-            Ok(r) => comment::keep(ctx, &call.key.call_id, c, r).await,
+            Ok(r) => comment::keep(&ctx.store, &ctx.journal, &call.key.call_id, c, r).await,
             Err(_) => {
                 media::COMMENTS_DROPPED.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(call_id = %call.key.call_id, "comment dropped: the recorder did not finish in time");
@@ -397,7 +395,11 @@ async fn commit(
         return None;
     }
     let id = m.id;
-    if !store_or_journal(ctx, Entry::Measurement(m)).await {
+    if !ctx
+        .journal
+        .store_or_append(&ctx.store, Entry::Measurement(m))
+        .await
+    {
         return None;
     }
     count_answer(&parties.survey.name, answer.kind, answer.score);
@@ -424,42 +426,4 @@ pub fn answers_snapshot() -> Vec<(String, &'static str, u8, u64)> {
         .iter()
         .map(|((s, k, score), n)| (s.clone(), *k, *score, *n))
         .collect()
-}
-
-/// Writes to the database, or, when it is away or slow, to the local journal
-/// (behind anything already waiting there, so the order is kept). True when
-/// the entry is durable in one of the two.
-pub(crate) async fn store_or_journal(ctx: &CallContext, entry: Entry) -> bool {
-    if !ctx.journal.is_pending() {
-        let write = async {
-            // Ratings and call records share transactions with whatever else
-            // is waiting (group commit: one fsync for many); each is still
-            // committed before this returns.
-            match &entry {
-                Entry::Measurement(m) => ctx
-                    .store
-                    .write_grouped(Grouped::Measurement(m.clone()))
-                    .await
-                    .map_err(|e| e.to_string()),
-                Entry::Call(c) => ctx
-                    .store
-                    .write_grouped(Grouped::Call(c.clone()))
-                    .await
-                    .map_err(|e| e.to_string()),
-                Entry::Comment(c) => ctx.store.insert_comment(c).await.map_err(|e| e.to_string()),
-            }
-        };
-        match tokio::time::timeout(COMMIT_TIMEOUT, write).await {
-            Ok(Ok(())) => return true,
-            Ok(Err(e)) => tracing::warn!(error = %e, "database write failed; using the journal"),
-            Err(_) => tracing::warn!("database did not answer in time; using the journal"),
-        }
-    }
-    match ctx.journal.append(&entry).await {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::error!(error = %e, journal = %ctx.journal.path().display(), "neither the database nor the journal took the entry");
-            false
-        }
-    }
 }

@@ -11,8 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::call::{store_or_journal, CallContext};
-use crate::journal::Entry;
+use crate::journal::{Entry, Journal};
 use crate::media::{
     self, MediaCommand, RecordRequest, RecordSettings, RecordingOutcome, RecordingResult,
     COMMENTS_DROPPED, COMMENTS_STORED,
@@ -81,7 +80,13 @@ pub async fn next_result(pending: &mut Option<PendingComment>) -> RecordingResul
 
 /// Stores what the recording produced, with its measurement: in the
 /// database, or the local journal while the database is away.
-pub async fn keep(ctx: &CallContext, call_id: &str, c: PendingComment, r: RecordingResult) {
+pub async fn keep(
+    store: &Store,
+    journal: &Journal,
+    call_id: &str,
+    c: PendingComment,
+    r: RecordingResult,
+) {
     let id = c.measurement_id;
     match r.outcome {
         RecordingOutcome::Saved {
@@ -96,7 +101,10 @@ pub async fn keep(ctx: &CallContext, call_id: &str, c: PendingComment, r: Record
                 size_bytes,
                 status: r.status,
             };
-            if store_or_journal(ctx, Entry::Comment(comment)).await {
+            if journal
+                .store_or_append(store, Entry::Comment(comment))
+                .await
+            {
                 COMMENTS_STORED.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(call_id, measurement = %id, file = %c.file_name, duration_ms, status = r.status.as_str(), "comment stored");
             } else {

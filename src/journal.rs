@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
-use crate::store::{CallRecord, NewComment, NewMeasurement, Store};
+use crate::store::{CallRecord, Grouped, NewComment, NewMeasurement, Store};
 
 /// Entries appended to the journal, one JSON object per line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,6 +25,10 @@ pub enum Entry {
     /// A recorded comment whose file is already in place.
     Comment(NewComment),
 }
+
+/// How long the database may take with an entry before it goes to the
+/// journal instead (the caller is waiting in silence meanwhile).
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How long the replayer waits for the database with one entry before it
 /// tries again later.
@@ -77,6 +81,44 @@ impl Journal {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// Writes to the database, or, when it is away or slow, to the local journal
+    /// (behind anything already waiting there, so the order is kept). True when
+    /// the entry is durable in one of the two.
+    pub async fn store_or_append(&self, store: &Store, entry: Entry) -> bool {
+        if !self.is_pending() {
+            let write = async {
+                // Ratings and call records share transactions with whatever else
+                // is waiting (group commit: one fsync for many); each is still
+                // committed before this returns.
+                match &entry {
+                    Entry::Measurement(m) => store
+                        .write_grouped(Grouped::Measurement(m.clone()))
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Entry::Call(c) => store
+                        .write_grouped(Grouped::Call(c.clone()))
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Entry::Comment(c) => store.insert_comment(c).await.map_err(|e| e.to_string()),
+                }
+            };
+            match tokio::time::timeout(COMMIT_TIMEOUT, write).await {
+                Ok(Ok(())) => return true,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "database write failed; using the journal")
+                }
+                Err(_) => tracing::warn!("database did not answer in time; using the journal"),
+            }
+        }
+        match self.append(&entry).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, journal = %self.path().display(), "neither the database nor the journal took the entry");
+                false
+            }
+        }
     }
 
     /// Whether entries wait to be written to the database.
@@ -260,7 +302,7 @@ mod tests {
             id: Uuid::now_v7(),
             created_at: Utc::now(),
             survey: "smiley".into(),
-            kind: crate::survey::ScaleKind::Smiley,
+            kind: crate::model::ScaleKind::Smiley,
             score: crate::store::smiley_score(if n.is_multiple_of(2) {
                 Rating::Happy
             } else {

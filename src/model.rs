@@ -1,6 +1,47 @@
-//! Domain types shared by the call path, the store and the API.
+//! Domain types shared by configuration, the call path, the store and the API.
 
 use serde::{Deserialize, Serialize};
+
+pub mod webhook_url;
+
+/// Letters, digits, `-` and `_`: the names of headers, surveys and
+/// languages.
+pub fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The scale a survey answers on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScaleKind {
+    /// Happy (score 1) or sad (score 0).
+    Smiley,
+    /// 1-5.
+    Csat,
+    /// 0-10.
+    Nps,
+}
+
+impl ScaleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScaleKind::Smiley => "smiley",
+            ScaleKind::Csat => "csat",
+            ScaleKind::Nps => "nps",
+        }
+    }
+
+    /// The word stored and shown for a score: happy/sad, or the score.
+    pub fn label(self, score: u8) -> String {
+        match (self, score) {
+            (ScaleKind::Smiley, 1) => "happy".into(),
+            (ScaleKind::Smiley, _) => "sad".into(),
+            (_, n) => n.to_string(),
+        }
+    }
+}
 
 /// How a digit reached us.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,9 +3,12 @@
 //! that yields a value winning. PBXes differ, and custom X- headers get lost
 //! on transfers, so admins list fallbacks (Diversion, the Request-URI user…).
 
+use std::str::FromStr;
+
 use regex::Regex;
 use serde::Deserialize;
 
+use crate::model::is_token;
 use crate::sip::message::{self, Message};
 
 /// One place to look.
@@ -32,6 +35,28 @@ pub struct Source {
     pub regex: Option<Regex>,
 }
 
+/// A SIP header name.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct HeaderName(pub String);
+
+impl FromStr for HeaderName {
+    type Err = String;
+    fn from_str(v: &str) -> Result<Self, String> {
+        match is_token(v) {
+            true => Ok(HeaderName(v.to_string())),
+            false => Err(format!("'{v}' is not a header name")),
+        }
+    }
+}
+
+impl TryFrom<String> for HeaderName {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
 /// The file form: "header:X-Agent-Id" or { source = "uri-user", regex = "agent-(\\d+)" }.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(untagged)]
@@ -52,7 +77,7 @@ impl TryFrom<SourceSpec> for Source {
         };
         let origin = match name.split_once(':') {
             Some((kind, header)) if kind.eq_ignore_ascii_case("header") => {
-                let header: crate::config::HeaderName = header.trim().parse()?;
+                let header: HeaderName = header.trim().parse()?;
                 Origin::Header(header.0)
             }
             _ => match name.to_ascii_lowercase().as_str() {
@@ -165,6 +190,7 @@ mod tests {
     fn bad_specs_are_refused() {
         assert!(Source::try_from(SourceSpec::Plain("nowhere".into())).is_err());
         assert!(Source::try_from(SourceSpec::Plain("header:".into())).is_err());
+        assert!(Source::try_from(SourceSpec::Plain("header:X Agent".into())).is_err());
         assert!(Source::try_from(SourceSpec::WithRegex {
             source: "uri-user".into(),
             regex: Some("(".into())

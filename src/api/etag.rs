@@ -36,8 +36,7 @@ impl Tag {
 
     pub fn of_bytes(body: &[u8]) -> Tag {
         let h = Sha256::digest(body);
-        let hex: String = h[..12].iter().map(|b| format!("{b:02x}")).collect();
-        Tag(format!("\"{hex}\""))
+        Tag(format!("\"{}\"", hex::encode(&h[..12])))
     }
 
     pub fn from_quoted(s: String) -> Tag {

@@ -32,7 +32,6 @@ pub mod signature;
 mod state;
 mod survey;
 mod timeseries;
-pub mod webhook_url;
 mod webhooks;
 
 #[cfg(test)]

@@ -6,8 +6,6 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::store::token::hex;
-
 /// Header carrying timestamp and signature.
 pub const HEADER: &str = "smileyd-signature";
 
@@ -21,7 +19,7 @@ pub fn sign(secret: &[u8], t: i64, body: &[u8]) -> String {
     mac.update(t.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    hex(&mac.finalize().into_bytes())
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// The header value for a body sent at unix time `t`.

@@ -16,7 +16,7 @@ use super::measurements::rfc3339;
 use super::params::Params;
 use super::schema::DeliveryStatusName;
 use super::state::ApiState;
-use super::webhook_url;
+use crate::model::webhook_url;
 use crate::store::{Delivery, DeliveryStatus, Webhook};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

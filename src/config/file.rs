@@ -11,11 +11,11 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::types::{
-    Bounded, DatabaseUrl, Dbfs, HeaderName, ListenAddr, MetricsAccess, PortRange, Positive,
-    PublicIp, WebhookUrl,
+    Bounded, DatabaseUrl, Dbfs, ListenAddr, MetricsAccess, PortRange, Positive, PublicIp,
+    WebhookUrl,
 };
 use super::ConfigError;
-use crate::sources::SourceSpec;
+use crate::sources::{HeaderName, SourceSpec};
 use crate::survey::{CommentPolicy, ScaleKind};
 
 #[derive(Deserialize, Debug, Default)]

@@ -12,9 +12,10 @@ use toml::Spanned;
 
 use super::cli::Overrides;
 use super::file::{FileConfig, FileText, SurveyFile, WebhookFile};
-use super::types::{is_token, Bounded, Keys, Language, ListenAddr, Network, PortRange, PublicIp};
+use super::types::{Bounded, Keys, Language, ListenAddr, Network, PortRange, PublicIp};
 use super::{Config, ConfigError, SurveyConfig, WebhookConfig, DEFAULT_ALLOWED};
-use crate::sources::{Source, SourceSpec};
+use crate::model::is_token;
+use crate::sources::{HeaderName, Source, SourceSpec};
 use crate::survey::{CommentPolicy, Scale, ScaleKind, SurveySettings};
 
 fn key_err(key: &str, message: impl Into<String>) -> ConfigError {
@@ -117,7 +118,7 @@ impl Config {
                 .collect(),
         };
         let (h, f_src) = (&file.headers, &file.sources);
-        let header = |v: &Option<super::types::HeaderName>, default: &str| {
+        let header = |v: &Option<HeaderName>, default: &str| {
             v.as_ref()
                 .map_or_else(|| default.to_string(), |h| h.0.clone())
         };

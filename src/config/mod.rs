@@ -23,7 +23,7 @@ use ipnet::IpNet;
 use crate::sources::Source;
 
 pub use cli::{Cli, Command, Overrides, TokenCommand};
-pub use types::{HeaderName, MetricsAccess};
+pub use types::MetricsAccess;
 
 pub const DEFAULT_ALLOWED: &[&str] = &[
     "127.0.0.0/8",

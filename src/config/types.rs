@@ -10,12 +10,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-/// Letters, digits, `-` and `_`: header names, survey names, language tags.
-pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
+use crate::model::is_token;
 
 /// `TryFrom<String>` (what serde's `try_from` wants) through `FromStr`, so
 /// the file and the flags accept the same text.
@@ -35,7 +30,6 @@ from_text!(
     PortRange,
     PublicIp,
     Network,
-    HeaderName,
     WebhookUrl,
     MetricsAccess
 );
@@ -171,21 +165,6 @@ impl FromStr for Network {
     }
 }
 
-/// A SIP header name.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct HeaderName(pub String);
-
-impl FromStr for HeaderName {
-    type Err = String;
-    fn from_str(v: &str) -> Result<Self, String> {
-        match is_token(v) {
-            true => Ok(HeaderName(v.to_string())),
-            false => Err(format!("'{v}' is not a header name")),
-        }
-    }
-}
-
 /// A webhook receiver's URL (the rule the API also applies).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
@@ -195,7 +174,7 @@ impl FromStr for WebhookUrl {
     type Err = String;
     fn from_str(v: &str) -> Result<Self, String> {
         let url = v.trim();
-        match crate::api::webhook_url::is_valid(url) {
+        match crate::model::webhook_url::is_valid(url) {
             true => Ok(WebhookUrl(url.to_string())),
             false => Err(format!("'{url}' must be an http:// or https:// URL")),
         }
@@ -285,7 +264,6 @@ mod tests {
         );
         assert_eq!("1, 4".parse(), Ok(Keys(vec!['1', '4'])));
         assert!("".parse::<Keys>().is_err());
-        assert!("X Agent".parse::<HeaderName>().is_err());
         assert!(
             toml::from_str::<std::collections::BTreeMap<String, PortRange>>("p = \"1-2\"").is_err()
         );

@@ -16,8 +16,7 @@ use super::rollup::{cover, table, Level, MAX_MS, MIN_MS};
 use super::sql::{Bind, Sql};
 use super::time::to_ms;
 use super::{Store, StoreError};
-use crate::survey::scale::label;
-use crate::survey::ScaleKind;
+use crate::model::ScaleKind;
 
 /// Highest score on any scale (NPS 10).
 pub const MAX_SCORE: u8 = 10;
@@ -211,7 +210,7 @@ fn only_rating(c: Counts, f: &Filter) -> Counts {
     let kind = f.kind.unwrap_or(ScaleKind::Smiley);
     let mut out = Counts::default();
     for score in 0..=MAX_SCORE {
-        if label(kind, score) == *rating {
+        if kind.label(score) == *rating {
             out.by_score[usize::from(score)] = c.of(score);
         }
     }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::sql::{Bind, Sql};
 use super::time::to_ms;
-use crate::survey::ScaleKind;
+use crate::model::ScaleKind;
 
 /// Restricts a query; `None` fields do not restrict.
 ///

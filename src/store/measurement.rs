@@ -15,9 +15,7 @@ use super::rollup::Tallied;
 use super::sql::{self, Bind, Sql};
 use super::time::{from_ms, to_ms};
 use super::{Store, StoreError};
-use crate::model::{DtmfSource, Rating};
-use crate::survey::scale::label;
-use crate::survey::ScaleKind;
+use crate::model::{DtmfSource, Rating, ScaleKind};
 
 /// An answer to be stored.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -43,7 +41,7 @@ pub struct NewMeasurement {
 impl NewMeasurement {
     /// The word stored and shown with the answer: happy/sad, or the score.
     pub fn rating(&self) -> String {
-        label(self.kind, self.score)
+        self.kind.label(self.score)
     }
 
     /// Whether the score exists on the scale.

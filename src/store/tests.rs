@@ -11,8 +11,7 @@ use sqlx::{AnyConnection, Connection, Executor};
 use uuid::Uuid;
 
 use super::*;
-use crate::model::{CallOutcome, DtmfSource, Rating};
-use crate::survey::ScaleKind;
+use crate::model::{CallOutcome, DtmfSource, Rating, ScaleKind};
 
 /// A throwaway SQLite database; the directory goes when this is dropped.
 pub(crate) struct TempSqlite {
@@ -673,8 +672,6 @@ fn ranking_is_exact() {
     assert_eq!(Counts::smiley(41, 9).happy_pct(), Some(82.0));
 }
 
-/// Figures read from the rollups (with their hour and raw corrections) equal
-/// a plain count over the ratings, for windows with every kind of edge.
 /// A batch stores new ratings and calls once each, skips ids already stored
 /// or given twice, numbers their events in the order given and queues one
 /// delivery per published event and active webhook.
@@ -746,6 +743,8 @@ async fn batch_stores_each_once_in_order(store: Store) {
     assert!(due.iter().all(|d| d.kind == EventKind::Measurement));
 }
 
+/// Figures read from the rollups (with their hour and raw corrections) equal
+/// a plain count over the ratings, for windows with every kind of edge.
 async fn rollups_match_raw_counts(store: Store) {
     let agents = [Some("ann"), Some("bob"), None];
     let mut all = Vec::new();

@@ -51,14 +51,9 @@ pub struct TokenInfo {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// What is stored for a secret.
 pub fn token_hash(secret: &str) -> String {
-    hex(&Sha256::digest(secret.as_bytes()))
+    hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
 impl Store {
@@ -70,7 +65,7 @@ impl Store {
     ) -> Result<(TokenInfo, String), StoreError> {
         let mut raw = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut raw);
-        let secret = format!("smileyd_{}", hex(&raw));
+        let secret = format!("smileyd_{}", hex::encode(raw));
         let info = TokenInfo {
             id: Uuid::now_v7(),
             name: name.to_owned(),

@@ -6,25 +6,8 @@
 //!   "1" alone is taken when the timeout passes or '#' follows, so only
 //!   callers answering 1 or 10 wait, and all other answers are immediate.
 
+pub use crate::model::ScaleKind;
 use crate::model::{Digit, DtmfSource};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ScaleKind {
-    Smiley,
-    Csat,
-    Nps,
-}
-
-impl ScaleKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScaleKind::Smiley => "smiley",
-            ScaleKind::Csat => "csat",
-            ScaleKind::Nps => "nps",
-        }
-    }
-}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Scale {
@@ -47,15 +30,7 @@ pub struct Answer {
 impl Answer {
     /// The word stored and shown for the answer: happy/sad, or the score.
     pub fn label(&self) -> String {
-        label(self.kind, self.score)
-    }
-}
-
-pub fn label(kind: ScaleKind, score: u8) -> String {
-    match (kind, score) {
-        (ScaleKind::Smiley, 1) => "happy".into(),
-        (ScaleKind::Smiley, _) => "sad".into(),
-        (_, n) => n.to_string(),
+        self.kind.label(self.score)
     }
 }
 

@@ -315,3 +315,13 @@ async fn webhooks_managed_through_the_api() {
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
+
+/// The URL rule published in the OpenAPI document is the one enforced.
+#[test]
+fn published_pattern_is_the_enforced_one() {
+    use crate::model::webhook_url::URL_PATTERN;
+    use utoipa::OpenApi;
+    let doc = serde_json::to_value(crate::api::ApiDoc::openapi()).unwrap_or_default();
+    let p = &doc["components"]["schemas"]["NewWebhookJson"]["properties"]["url"]["pattern"];
+    assert_eq!(p.as_str(), Some(URL_PATTERN));
+}
