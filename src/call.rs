@@ -176,6 +176,7 @@ async fn drive(
     let media_cfg = MediaConfig {
         symmetric_rtp: cfg.symmetric_rtp,
         media_timeout: cfg.media_timeout.max(longest),
+        inband: cfg.dtmf_inband,
     };
     let mut media = match media::spawn(call.socket, call.lease, None, media_cfg) {
         Ok(m) => m,

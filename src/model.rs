@@ -51,6 +51,8 @@ pub enum DtmfSource {
     Rfc4733,
     /// SIP INFO (application/dtmf-relay or application/dtmf).
     Info,
+    /// A key tone in the caller's audio.
+    Inband,
 }
 
 impl DtmfSource {
@@ -58,6 +60,7 @@ impl DtmfSource {
         match self {
             DtmfSource::Rfc4733 => "rfc4733",
             DtmfSource::Info => "info",
+            DtmfSource::Inband => "inband",
         }
     }
 }

@@ -175,6 +175,7 @@ pub fn render() -> String {
         &[
             ("source=\"rfc4733\"", media::DTMF_DIGITS.load(Relaxed)),
             ("source=\"info\"", sip::DTMF_INFO.load(Relaxed)),
+            ("source=\"inband\"", media::DTMF_INBAND.load(Relaxed)),
         ],
     );
     fixed(

@@ -26,6 +26,8 @@ pub enum DtmfSourceName {
     Rfc4733,
     #[schema(rename = "info")]
     Info,
+    #[schema(rename = "inband")]
+    Inband,
 }
 
 /// How the recording of a comment ended.

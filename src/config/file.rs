@@ -34,6 +34,8 @@ pub(super) struct FileConfig {
     pub sip: SipFile,
     #[serde(default)]
     pub media: MediaFile,
+    #[serde(default)]
+    pub dtmf: DtmfFile,
     /// Defaults shared by every survey.
     #[serde(default)]
     pub survey: SurveyFile,
@@ -118,6 +120,13 @@ pub(super) struct MediaFile {
     pub symmetric_rtp: Option<bool>,
     pub media_timeout_secs: Option<Positive>,
     pub max_call_secs: Option<Positive>,
+}
+
+/// [dtmf]
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DtmfFile {
+    pub inband: Option<crate::media::InbandMode>,
 }
 
 /// [survey] or [surveys.NAME]. The kind and the comment policy are checked

@@ -180,6 +180,7 @@ impl Config {
                 .media
                 .max_call_secs
                 .map_or(Duration::from_secs(600), Bounded::secs),
+            dtmf_inband: file.dtmf.inband.unwrap_or_default(),
             surveys,
             default_survey,
             survey_header: header(&h.survey, "X-Survey"),

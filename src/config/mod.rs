@@ -68,6 +68,8 @@ pub struct Config {
     pub symmetric_rtp: bool,
     pub media_timeout: Duration,
     pub max_call: Duration,
+    /// When the caller's audio is searched for key tones ([dtmf] inband).
+    pub dtmf_inband: crate::media::InbandMode,
     /// The surveys by name; a call picks one by Request-URI user, the
     /// X-Survey header or `default_survey`.
     pub surveys: Vec<SurveyConfig>,

@@ -341,3 +341,22 @@ fn database_pool_and_timeout() {
         assert!(e.contains("database."), "{bad}: {e}");
     }
 }
+
+#[test]
+fn dtmf_inband() {
+    use crate::media::InbandMode;
+    assert_eq!(load_str("").unwrap().dtmf_inband, InbandMode::Auto);
+    for (written, mode) in [
+        ("auto", InbandMode::Auto),
+        ("on", InbandMode::On),
+        ("off", InbandMode::Off),
+    ] {
+        let c = load_str(&format!("[dtmf]\ninband = \"{written}\"\n")).unwrap();
+        assert_eq!(c.dtmf_inband, mode);
+    }
+    let e = error_of("[dtmf]\n\ninband = \"yes\"\n");
+    assert!(
+        e.starts_with("FILE: line 3: dtmf.inband: ") && e.contains("`auto`, `on`, `off`"),
+        "{e}"
+    );
+}

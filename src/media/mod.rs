@@ -13,7 +13,9 @@ pub mod session;
 pub mod stats;
 pub mod vad;
 
-pub use dtmf::{event_char, parse_event, parse_info, DtmfDetector, TelephoneEvent, EVENT_TIMEOUT};
+pub use dtmf::{
+    event_char, parse_event, parse_info, DtmfDetector, InbandMode, TelephoneEvent, EVENT_TIMEOUT,
+};
 pub use g711::{alaw_decode, alaw_encode, ulaw_decode, ulaw_encode, Codec};
 pub use ports::{PortAllocator, PortLease};
 pub use prompt::{Prompt, PromptError, PromptSet, REQUIRED};

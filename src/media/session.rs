@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::dtmf::{parse_event, DtmfDetector};
+use super::dtmf::{
+    event_char, parse_event, DtmfDetector, HeardKey, InbandMode, KeyMerge, KeyPath, ToneListener,
+};
 use super::g711::Codec;
 use super::latch::SourceLatch;
 use super::pacer::{Playback, Stream};
@@ -23,7 +25,7 @@ use super::recorder::{RecordRequest, Recording};
 use super::rtp;
 #[cfg(test)]
 use super::rtp::RtpSender;
-use super::stats::{MediaStats, DTMF_DIGITS, MEDIA_TIMEOUTS};
+use super::stats::{MediaStats, DTMF_DIGITS, DTMF_INBAND, MEDIA_TIMEOUTS};
 use crate::model::{CommentStatus, Digit, DtmfSource};
 #[cfg(test)]
 use tokio::net::UdpSocket;
@@ -45,6 +47,8 @@ pub struct MediaConfig {
     /// life from the caller: RTP of any payload type (comfort noise
     /// included) or RTCP, on either port. Zero disables the check.
     pub media_timeout: Duration,
+    /// When the caller's audio is searched for key tones.
+    pub inband: InbandMode,
 }
 
 impl Default for MediaConfig {
@@ -52,6 +56,7 @@ impl Default for MediaConfig {
         MediaConfig {
             symmetric_rtp: true,
             media_timeout: Duration::from_secs(30),
+            inband: InbandMode::Auto,
         }
     }
 }
@@ -193,6 +198,10 @@ struct Session {
     remote: Option<Remote>,
     latch: SourceLatch,
     detector: DtmfDetector,
+    /// Key tones in the caller's audio, while `cfg.inband` asks for them.
+    tones: Option<ToneListener>,
+    /// One count per press that comes both as events and as a tone.
+    keys: KeyMerge,
     /// Last sign of life from the caller (RTP or RTCP), or the start of the
     /// session.
     last_rx: Instant,
@@ -227,6 +236,8 @@ impl Session {
             remote: None,
             latch: SourceLatch::new(),
             detector: DtmfDetector::new(),
+            tones: None,
+            keys: KeyMerge::new(),
             last_rx: Instant::now(),
             timed_out: false,
             recording: None,
@@ -309,6 +320,12 @@ impl Session {
             codec,
             dtmf_pt,
         });
+        // Only the caller's stream is listened to, never our own prompt.
+        if !self.cfg.inband.listens(dtmf_pt.is_some()) {
+            self.tones = None;
+        } else if self.tones.is_none() {
+            self.tones = Some(ToneListener::new());
+        }
         self.sync_out();
         // Packet n goes out at start + n·20 ms from the next pacing tick.
         self.out.start();
@@ -375,6 +392,18 @@ impl Session {
         self.stats.count_in();
 
         if !is_dtmf {
+            let heard = self.tones.as_mut().and_then(|t| {
+                t.audio(
+                    remote.codec,
+                    packet.ssrc,
+                    packet.sequence,
+                    packet.timestamp,
+                    packet.payload,
+                )
+            });
+            if let Some(key) = self.tones.as_ref().and_then(ToneListener::held) {
+                self.keys.activity(KeyPath::Tones, key, now.into_std());
+            }
             if let Some(rec) = self.recording.as_mut() {
                 let pcm = packet
                     .payload
@@ -385,6 +414,9 @@ impl Session {
                 if let Some(status) = ended {
                     self.stop_recording(status, None);
                 }
+            }
+            if let Some(heard) = heard {
+                self.tone_key(heard, now);
             }
         }
         if is_dtmf {
@@ -398,11 +430,14 @@ impl Session {
                 // tone nor anything after it is kept.
                 self.stop_recording(CommentStatus::Dtmf, Some((packet.ssrc, packet.timestamp)));
             }
+            if let Some(key) = event_char(event.event) {
+                self.keys.activity(KeyPath::Events, key, now.into_std());
+            }
             if let Some(key) =
                 self.detector
                     .on_packet(packet.ssrc, packet.timestamp, &event, now.into_std())
             {
-                self.digit(key);
+                self.event_key(key);
             }
         }
     }
@@ -441,16 +476,38 @@ impl Session {
 
     fn poll_dtmf(&mut self) {
         while let Some(key) = self.detector.poll(Instant::now().into_std()) {
-            self.digit(key);
+            self.event_key(key);
         }
     }
 
-    fn digit(&mut self, key: char) {
-        DTMF_DIGITS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.emit(MediaEvent::Digit(Digit {
-            key,
-            source: DtmfSource::Rfc4733,
-        }));
+    /// A press the RFC 4733 events completed.
+    fn event_key(&mut self, key: char) {
+        let now = std::time::Instant::now();
+        if self.keys.admit(KeyPath::Events, key, now, now) {
+            self.digit(key, DtmfSource::Rfc4733);
+        }
+    }
+
+    /// A key tone in the caller's audio.
+    fn tone_key(&mut self, heard: HeardKey, now: Instant) {
+        if heard.key == '#' && self.recording.is_some() {
+            // As for the event: the comment ends where the tone began.
+            self.stop_recording(CommentStatus::Dtmf, Some((heard.ssrc, heard.timestamp)));
+        }
+        let now = now.into_std();
+        let began = now.checked_sub(heard.lead).unwrap_or(now);
+        if self.keys.admit(KeyPath::Tones, heard.key, began, now) {
+            self.digit(heard.key, DtmfSource::Inband);
+        }
+    }
+
+    fn digit(&mut self, key: char, source: DtmfSource) {
+        let counter = match source {
+            DtmfSource::Inband => &DTMF_INBAND,
+            _ => &DTMF_DIGITS,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.emit(MediaEvent::Digit(Digit { key, source }));
     }
 
     fn media_timeout(&mut self) {
@@ -503,3 +560,6 @@ mod tests;
 
 #[cfg(test)]
 mod recording_tests;
+
+#[cfg(test)]
+mod inband_tests;

@@ -10,6 +10,8 @@ pub static RTP_PACKETS_OUT: AtomicU64 = AtomicU64::new(0);
 pub static RTP_PACKETS_IGNORED: AtomicU64 = AtomicU64::new(0);
 /// RFC 4733 digits detected, all calls.
 pub static DTMF_DIGITS: AtomicU64 = AtomicU64::new(0);
+/// Key tones detected in callers' audio, all calls.
+pub static DTMF_INBAND: AtomicU64 = AtomicU64::new(0);
 /// Calls on which the caller's RTP never arrived or stopped.
 pub static MEDIA_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
 /// Recorded comments stored with their rating.

@@ -188,6 +188,7 @@ fn parse_source(s: &str, id: &str) -> Result<DtmfSource, StoreError> {
     match s {
         "rfc4733" => Ok(DtmfSource::Rfc4733),
         "info" => Ok(DtmfSource::Info),
+        "inband" => Ok(DtmfSource::Inband),
         other => Err(StoreError::corrupt(
             id,
             format!("unknown dtmf_source {other:?}"),

@@ -205,6 +205,9 @@ struct TxState {
     ssrc: u32,
     /// Tone to send as our own audio (Hz), or silence.
     tone: Option<f64>,
+    /// Audio to send before anything else (the caller speaking, or key
+    /// tones in the audio), 160 samples a packet.
+    speech: VecDeque<i16>,
     silent_as: SilentAs,
     ticks: u64,
     phase: f64,
@@ -262,6 +265,7 @@ impl RtpEndpoint {
             ts: rand::random(),
             ssrc: rand::random(),
             tone: None,
+            speech: VecDeque::new(),
             silent_as: SilentAs::Audio,
             ticks: 0,
             phase: 0.0,
@@ -363,6 +367,16 @@ impl RtpEndpoint {
     /// Send a tone as our audio instead of silence (None = silence).
     pub fn set_tone(&self, hz: Option<f64>) {
         self.tx.lock().unwrap().tone = hz;
+    }
+
+    /// Sends `samples` (8 kHz) as our audio, then goes back to the tone or
+    /// silence; resolves when the last of them has been sent.
+    pub async fn play(&self, samples: &[i16]) {
+        self.tx.lock().unwrap().speech.extend(samples);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.tx.lock().unwrap().speech.is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     pub fn sent(&self) -> (usize, usize) {
@@ -592,7 +606,11 @@ impl TxState {
             }
         }
         self.ticks += 1;
-        if send_audio && self.tone.is_none() && self.silent_as != SilentAs::Audio {
+        if send_audio
+            && self.tone.is_none()
+            && self.speech.is_empty()
+            && self.silent_as != SilentAs::Audio
+        {
             send_audio = false;
             match self.silent_as {
                 SilentAs::ComfortNoise if self.ticks.is_multiple_of(10) => {
@@ -610,6 +628,17 @@ impl TxState {
                 }
                 _ => {}
             }
+        }
+        if send_audio && !self.speech.is_empty() {
+            send_audio = false;
+            let n = self.speech.len().min(160);
+            let mut samples: Vec<i16> = self.speech.drain(..n).collect();
+            samples.resize(160, 0);
+            let mut pkt = rtp_header(false, self.audio_pt, self.seq, now_ts, self.ssrc);
+            pkt.extend_from_slice(&g711::encode(self.audio_pt, &samples));
+            self.seq = self.seq.wrapping_add(1);
+            self.sent += 1;
+            out.push((dest, pkt));
         }
         if send_audio {
             let samples: Vec<i16> = match self.tone {

@@ -257,6 +257,7 @@ async fn metrics_access_is_configurable() {
         "smileyd_sip_dropped_total",
         "smileyd_rtp_packets_total{direction=\"in\"}",
         "smileyd_dtmf_digits_total{source=\"info\"}",
+        "smileyd_dtmf_digits_total{source=\"inband\"}",
         "smileyd_db_write_seconds_bucket{le=\"+Inf\"}",
         "smileyd_db_write_seconds_count",
     ] {

@@ -93,6 +93,31 @@ const RELEASE_RATIO: f32 = 0.1;
 /// +3.14 dBm0 in A-law (peak 32256); both give about 22 400.
 const DBM0_AMPLITUDE: f32 = 22_400.0;
 
+/// When the caller's audio is searched for key tones (`dtmf.inband`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InbandMode {
+    /// Only when the caller's offer has no telephone-event.
+    #[default]
+    Auto,
+    /// Always; a key that comes both as events and as a tone counts once.
+    On,
+    /// Never.
+    Off,
+}
+
+impl InbandMode {
+    /// Whether to listen for tones on a call that negotiated telephone-events
+    /// (`events`) or not.
+    pub fn listens(self, events: bool) -> bool {
+        match self {
+            InbandMode::Auto => !events,
+            InbandMode::On => true,
+            InbandMode::Off => false,
+        }
+    }
+}
+
 /// A key found in the audio.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ToneKey {
@@ -220,6 +245,11 @@ impl InbandDetector {
     /// Samples fed so far; [`ToneKey::onset`] counts in the same units.
     pub fn fed(&self) -> u64 {
         self.fed
+    }
+
+    /// The key whose tone is sounding now, once reported.
+    pub fn held(&self) -> Option<char> {
+        self.held.map(|h| KEYS[h.row][h.col])
     }
 
     /// Feeds decoded 8 kHz samples; `on_key` gets each key that goes down

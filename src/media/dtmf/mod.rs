@@ -5,8 +5,12 @@ mod detector;
 mod event;
 mod inband;
 mod info;
+mod listener;
+mod merge;
 
 pub use detector::{DtmfDetector, EVENT_TIMEOUT};
 pub use event::{event_char, parse_event, TelephoneEvent};
-pub use inband::{InbandDetector, ToneKey};
+pub use inband::{InbandDetector, InbandMode, ToneKey};
 pub use info::parse_info;
+pub use listener::{HeardKey, ToneListener};
+pub use merge::{KeyMerge, KeyPath};

@@ -43,6 +43,7 @@ async fn recording(pool: &PortAllocator, codec: Codec) -> Setup {
     let cfg = MediaConfig {
         symmetric_rtp: true,
         media_timeout: Duration::from_secs(60),
+        ..MediaConfig::default()
     };
     let h = spawn(socket, lease, Some(remote), cfg).expect("spawn");
     let dir = tempfile::tempdir().expect("tempdir");

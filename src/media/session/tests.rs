@@ -27,6 +27,7 @@ fn cfg() -> MediaConfig {
     MediaConfig {
         symmetric_rtp: true,
         media_timeout: Duration::from_secs(60),
+        ..MediaConfig::default()
     }
 }
 
@@ -430,6 +431,7 @@ async fn media_timeout_reported_once() {
         MediaConfig {
             symmetric_rtp: true,
             media_timeout: Duration::from_millis(300),
+            ..MediaConfig::default()
         },
     );
     assert_eq!(
@@ -450,6 +452,7 @@ async fn no_media_timeout_while_rtp_flows() {
         MediaConfig {
             symmetric_rtp: true,
             media_timeout: Duration::from_millis(300),
+            ..MediaConfig::default()
         },
     );
     let to = media_addr(&h);
@@ -493,6 +496,7 @@ fn alive_cfg() -> MediaConfig {
     MediaConfig {
         symmetric_rtp: true,
         media_timeout: Duration::from_secs(1),
+        ..MediaConfig::default()
     }
 }
 
