@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::counts::FiguresJson;
 use super::error::{ApiError, ErrorJson};
+use super::export::{figure_cells, figure_columns, vary, Cell, Format, Table};
 use super::params::Params;
 use super::schema::ScaleKindName;
 use super::state::ApiState;
@@ -63,7 +64,8 @@ async fn league<T, J: Serialize>(
     table: impl FnOnce(String, ScaleKind, Vec<T>) -> J,
 ) -> Result<Response, ApiError> {
     let other = if by_queue { "agent" } else { "queue" };
-    let params = params.only(&["survey", other, "from", "to", "min_responses"])?;
+    let params = params.only(&["survey", other, "from", "to", "min_responses", "format"])?;
+    let format = Format::of(headers, params)?;
     let min = params.count("min_responses")?.unwrap_or(0);
     let (chosen, filter, tag) = match resolve(state, uri, headers, params, params.filter()?).await?
     {
@@ -81,12 +83,41 @@ async fn league<T, J: Serialize>(
     };
     // Rows are already ranked by the store; this drops those with too few
     // answers for their figure to mean much.
-    let items = rows
+    let rows = rows
         .into_iter()
         .filter(|(_, c)| u64::try_from(c.total()).unwrap_or(0) >= min)
-        .map(|(name, c)| item(name, FiguresJson::of(chosen.kind, c)))
-        .collect();
-    Ok(tag.attach(Json(table(chosen.name, chosen.kind, items))))
+        .map(|(name, c)| (name, FiguresJson::of(chosen.kind, c)));
+    if format == Format::Csv {
+        let (what, column) = if by_queue {
+            ("queues", "queue")
+        } else {
+            ("agents", "agent")
+        };
+        let mut csv = Table::new(
+            ["survey", "kind", column]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(figure_columns(chosen.kind))
+                .collect(),
+        );
+        for (name, figures) in rows {
+            let mut row = vec![
+                Cell::text(chosen.name.as_str()),
+                Cell::text(chosen.kind.as_str()),
+                Cell::opt(name),
+            ];
+            row.extend(figure_cells(chosen.kind, &figures));
+            csv.push(row);
+        }
+        let name = format!("{what}-{}", chosen.name);
+        return Ok(vary(tag.attach(csv.response(&name))));
+    }
+    let items = rows.map(|(name, figures)| item(name, figures)).collect();
+    Ok(vary(tag.attach(Json(table(
+        chosen.name,
+        chosen.kind,
+        items,
+    )))))
 }
 
 /// One survey's figures per agent, best first.
@@ -101,9 +132,11 @@ async fn league<T, J: Serialize>(
         ("from" = Option<String>, Query, format = DateTime, description = "Window start, RFC 3339, included"),
         ("to" = Option<String>, Query, format = DateTime, description = "Window end, RFC 3339, excluded"),
         ("min_responses" = Option<u64>, Query, minimum = 0, description = "Leave out agents with fewer answers"),
+        ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "csv: the same rows as text/csv (also with Accept: text/csv); default json"),
     ),
     responses(
-        (status = 200, description = "Agents, best first by the scale's figure (happy %, CSAT %, NPS), then most answers", body = AgentsJson),
+        (status = 200, description = "Agents, best first by the scale's figure (happy %, CSAT %, NPS), then most answers; as CSV: survey, kind, agent, total, the scale's figures, answers_<score> per score",
+            content((AgentsJson = "application/json"), (String = "text/csv"))),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "Bad parameter", body = ErrorJson),
         (status = 401, description = "No or unknown token", body = ErrorJson),
@@ -140,9 +173,11 @@ pub async fn agents(
         ("from" = Option<String>, Query, format = DateTime, description = "Window start, RFC 3339, included"),
         ("to" = Option<String>, Query, format = DateTime, description = "Window end, RFC 3339, excluded"),
         ("min_responses" = Option<u64>, Query, minimum = 0, description = "Leave out queues with fewer answers"),
+        ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "csv: the same rows as text/csv (also with Accept: text/csv); default json"),
     ),
     responses(
-        (status = 200, description = "Queues, best first by the scale's figure (happy %, CSAT %, NPS), then most answers", body = QueuesJson),
+        (status = 200, description = "Queues, best first by the scale's figure (happy %, CSAT %, NPS), then most answers; as CSV: survey, kind, queue, total, the scale's figures, answers_<score> per score",
+            content((QueuesJson = "application/json"), (String = "text/csv"))),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "Bad parameter", body = ErrorJson),
         (status = 401, description = "No or unknown token", body = ErrorJson),

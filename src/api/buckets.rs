@@ -29,6 +29,14 @@ impl Bucket {
         }
     }
 
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Bucket::Hour => "hour",
+            Bucket::Day => "day",
+            Bucket::Week => "week",
+        }
+    }
+
     /// How many buckets a window has when none is given.
     pub fn default_count(self) -> i64 {
         match self {

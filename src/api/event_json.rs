@@ -10,7 +10,8 @@ use crate::store::{Event, Store, StoreError};
 pub struct EventJson {
     /// Increasing in commit order; resume after it with Last-Event-ID.
     pub id: i64,
-    /// measurement, comment or comment_deleted.
+    /// measurement, comment, comment_deleted, follow_up or
+    /// follow_up_deleted.
     #[serde(rename = "type")]
     pub kind: String,
     #[schema(format = "date-time")]

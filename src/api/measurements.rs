@@ -13,6 +13,8 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ErrorJson};
 use super::etag::{request_key, Tag};
+use super::export::{download, measurements_body, vary, Format};
+use super::follow_up::FollowUpJson;
 use super::params::Params;
 use super::schema::{CommentStatusName, DtmfSourceName, ScaleKindName};
 use super::state::ApiState;
@@ -58,6 +60,8 @@ pub struct MeasurementJson {
     /// The recorded comment, if the caller left one (also after its audio
     /// was deleted); else null.
     pub comment: Option<CommentJson>,
+    /// Set once someone marked the answer as followed up; else null.
+    pub follow_up: Option<FollowUpJson>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -103,6 +107,7 @@ impl From<Measurement> for MeasurementJson {
             created_at: rfc3339(m.created_at),
             comment_url: live.then(|| format!("/api/v1/measurements/{}/comment", m.id)),
             comment: m.comment.as_ref().map(CommentJson::from),
+            follow_up: m.follow_up.as_ref().map(FollowUpJson::from),
         }
     }
 }
@@ -128,11 +133,15 @@ pub struct PageJson {
         ("to" = Option<String>, Query, format = DateTime, description = "Window end, RFC 3339, excluded"),
         ("rating" = Option<String>, Query, pattern = "^(happy|sad|[0-9]|10)$", description = "Only answers with this label: happy or sad (smiley), or a score 0–10"),
         ("has_comment" = Option<bool>, Query, description = "Only ratings with (true) or without (false) comment audio"),
+        ("followed_up" = Option<bool>, Query, description = "Only answers with (true) or without (false) a follow-up"),
+        ("score_max" = Option<u8>, Query, minimum = 0, maximum = 10, description = "Only answers with at most this score: 0 is a sad smiley, 2 a dissatisfied CSAT answer, 6 an NPS detractor"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size, default 50"),
         ("cursor" = Option<String>, Query, pattern = "^[0-7][0-9a-f]{47}$", description = "next_cursor of the previous page"),
+        ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "csv: every matching answer (only `limit` of them with a limit), newest first, as text/csv (also with Accept: text/csv); default json"),
     ),
     responses(
-        (status = 200, description = "A page", body = PageJson),
+        (status = 200, description = "A page; as CSV: one row per answer (id, created_at, survey, kind, score, rating, digit, agent, queue, call_id, original_call_id, caller, dtmf_source, comment_status, comment_duration_ms, comment_url, follow_up_by, follow_up_via, follow_up_at, follow_up_note)",
+            content((PageJson = "application/json"), (String = "text/csv"))),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "Bad parameter", body = ErrorJson),
         (status = 401, description = "No or unknown token", body = ErrorJson),
@@ -155,9 +164,13 @@ pub async fn list(
         "to",
         "rating",
         "has_comment",
+        "followed_up",
+        "score_max",
         "limit",
         "cursor",
+        "format",
     ])?;
+    let format = Format::of(&headers, params)?;
     let mut filter = params.filter()?;
     // A configured survey may be named in any case.
     if let Some(name) = &filter.survey {
@@ -167,17 +180,24 @@ pub async fn list(
     }
     let limit = params.limit()?;
     let cursor = params.cursor()?;
-    let tag = Tag::versioned(&state, &request_key(&uri)).await?;
+    let key = format!("{}\n{}", request_key(&uri), format.key());
+    let tag = Tag::versioned(&state, &key).await?;
     if tag.matches(&headers) {
         return Ok(tag.not_modified());
+    }
+    if format == Format::Csv {
+        // Every matching row unless `limit` says how many.
+        let limit = params.get("limit").map(|_| limit);
+        let body = measurements_body(state.clone(), filter, limit, cursor);
+        return Ok(vary(tag.attach(download(body, "measurements"))));
     }
     let (items, next) = state
         .store_call(state.store.list_measurements(&filter, limit, cursor))
         .await?;
-    Ok(tag.attach(Json(PageJson {
+    Ok(vary(tag.attach(Json(PageJson {
         items: items.into_iter().map(Into::into).collect(),
         next_cursor: next.map(|c| c.to_string()),
-    })))
+    }))))
 }
 
 /// The id in the path, normalised; anything that is not a UUID cannot exist.

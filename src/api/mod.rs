@@ -17,7 +17,9 @@ mod error;
 mod etag;
 mod event_json;
 mod events;
+mod export;
 mod fallback;
+mod follow_up;
 mod health;
 mod measurements;
 mod metrics;
@@ -28,6 +30,7 @@ mod prompts;
 mod responses;
 mod satisfaction;
 mod schema;
+mod session;
 pub mod signature;
 mod state;
 mod survey;
@@ -38,7 +41,7 @@ mod webhooks;
 mod tests;
 
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 
 pub use dispatch::{spawn_dispatcher, DispatchSettings};
@@ -59,6 +62,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v1/measurements", get(measurements::list))
         .route("/api/v1/measurements/{id}", get(measurements::get))
         .route("/api/v1/measurements/{id}/comment", get(comment::get))
+        .route(
+            "/api/v1/measurements/{id}/follow-up",
+            put(follow_up::put).delete(follow_up::delete),
+        )
         .route("/api/v1/events", get(events::events))
         .route_layer(from_fn_with_state(state.clone(), auth::read));
     let admin = Router::new()
@@ -86,6 +93,12 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/api/openapi.json", get(openapi::openapi_json))
+        .route(
+            "/api/v1/session",
+            get(session::get)
+                .post(session::sign_in)
+                .delete(session::sign_out),
+        )
         .merge(read)
         .merge(admin)
         .merge(metrics)

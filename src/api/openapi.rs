@@ -3,12 +3,12 @@
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::IntoResponse;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    agents, comment, events, health, measurements, metrics, prompts, responses, satisfaction,
-    survey, timeseries, webhooks,
+    agents, comment, events, follow_up, health, measurements, metrics, prompts, responses,
+    satisfaction, session, survey, timeseries, webhooks,
 };
 
 struct Bearer;
@@ -20,6 +20,17 @@ impl Modify for Bearer {
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        // The dashboard's sign-in cookie carries the same token and is
+        // accepted wherever the Bearer header is (described, not listed per
+        // operation: fuzzers then send both).
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                super::auth::COOKIE_NAME,
+                "The token, as set by POST /api/v1/session; accepted by every operation that \
+                 takes the bearer token, with the same scopes",
+            ))),
+        );
     }
 }
 
@@ -30,7 +41,12 @@ impl Modify for Bearer {
         description = "Post-call satisfaction figures. Every error body is {\"error\":{\"code\",\"message\"}}. \
                        Every GET has an ETag; send If-None-Match to get a bodiless 304. \
                        Tokens: `smileyd token create --scope read|admin --name NAME`; without any token, \
-                       reads are answered for loopback clients only."
+                       reads are answered for loopback clients only. The dashboard's sign-in cookie \
+                       (POST /api/v1/session) is accepted like the token; a request that changes \
+                       something is refused when its Origin names another site, and when it is \
+                       signed in by the cookie, also without an Origin. The lists (measurements, \
+                       agents, queues, timeseries) are also served as text/csv (format=csv or \
+                       Accept: text/csv)."
     ),
     paths(
         health::healthz,
@@ -44,6 +60,8 @@ impl Modify for Bearer {
         measurements::get,
         comment::get,
         comment::delete,
+        follow_up::put,
+        follow_up::delete,
         events::events,
         webhooks::list,
         webhooks::create,
@@ -58,6 +76,9 @@ impl Modify for Bearer {
         prompts::delete_shared,
         prompts::delete_survey,
         metrics::metrics,
+        session::get,
+        session::sign_in,
+        session::sign_out,
         openapi_json,
     ),
     // Types only parameters refer to are not collected from the paths.

@@ -24,6 +24,27 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     }
 }
 
+/// 415 unless the body is declared `application/json`.
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    let json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Content-Type: must be application/json",
+        ))
+    }
+}
+
 /// Limits for `limit`.
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 1000;
@@ -136,6 +157,17 @@ impl Params {
             .transpose()
     }
 
+    /// `score_max`: a score from 0 to 10.
+    pub fn score_max(&self) -> Result<Option<u8>, ApiError> {
+        self.get("score_max")
+            .map(|v| {
+                v.parse::<u8>().ok().filter(|n| *n <= 10).ok_or_else(|| {
+                    ApiError::invalid("score_max", "must be an integer from 0 to 10")
+                })
+            })
+            .transpose()
+    }
+
     /// The common filter: survey, agent, queue and the [from, to) window,
     /// plus rating; parameters the endpoint did not allow are simply absent.
     /// A window with `to` before `from` is empty, like any half-open range.
@@ -151,6 +183,8 @@ impl Params {
             to,
             rating: self.rating()?,
             has_comment: self.boolean("has_comment")?,
+            followed_up: self.boolean("followed_up")?,
+            score_max: self.score_max()?,
         })
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::error::{ApiError, ErrorJson};
 use super::etag::{request_key, Tag};
+use super::export::Format;
 use super::params::Params;
 use super::schema::ScaleKindName;
 use super::state::ApiState;
@@ -100,7 +101,10 @@ pub async fn resolve(
 ) -> Result<Resolved, ApiError> {
     let chosen = choose(state, params).await?;
     let filter = chosen.narrow(filter);
-    let tag = Tag::versioned(state, &tag_key(uri, &chosen)).await?;
+    // The same URL answers JSON or CSV (by Accept): tagged apart.
+    let format = Format::of(headers, params).unwrap_or(Format::Json);
+    let key = format!("{}\n{}", tag_key(uri, &chosen), format.key());
+    let tag = Tag::versioned(state, &key).await?;
     if tag.matches(headers) {
         return Ok(Resolved::NotModified(tag.not_modified()));
     }

@@ -14,6 +14,7 @@ use super::buckets::{self, Bucket};
 use super::counts::FiguresJson;
 use super::error::{ApiError, ErrorJson};
 use super::etag::Tag;
+use super::export::{figure_cells, figure_columns, vary, Cell, Format, Table};
 use super::params::Params;
 use super::schema::ScaleKindName;
 use super::state::ApiState;
@@ -66,9 +67,11 @@ fn local(t: DateTime<Utc>, tz: Tz) -> String {
         ("queue" = Option<String>, Query, description = "Only this queue"),
         ("from" = Option<String>, Query, format = DateTime, description = "Window start (default: 24 hours, 30 days or 12 weeks back); the first bucket is the one containing it"),
         ("to" = Option<String>, Query, format = DateTime, description = "Window end, excluded (default: the end of the current bucket)"),
+        ("format" = Option<String>, Query, pattern = "^(json|csv)$", description = "csv: the same buckets as text/csv (also with Accept: text/csv); default json"),
     ),
     responses(
-        (status = 200, description = "One item per bucket, oldest first, empty buckets included", body = TimeseriesJson),
+        (status = 200, description = "One item per bucket, oldest first, empty buckets included; as CSV: survey, kind, bucket, tz, start, end, total, the scale's figures, answers_<score> per score",
+            content((TimeseriesJson = "application/json"), (String = "text/csv"))),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 400, description = "Bad parameter (also: more than 10000 buckets)", body = ErrorJson),
         (status = 401, description = "No or unknown token", body = ErrorJson),
@@ -83,7 +86,10 @@ pub async fn timeseries(
     headers: HeaderMap,
     params: Params,
 ) -> Result<Response, ApiError> {
-    let params = params.only(&["survey", "bucket", "tz", "agent", "queue", "from", "to"])?;
+    let params = params.only(&[
+        "survey", "bucket", "tz", "agent", "queue", "from", "to", "format",
+    ])?;
+    let format = Format::of(&headers, params)?;
     let filter = params.filter()?;
     let bucket = match params.get("bucket") {
         None => Bucket::Day,
@@ -125,7 +131,8 @@ pub async fn timeseries(
     // The tag names the resolved window and survey, so defaults that follow
     // the clock or the configuration still revalidate correctly.
     let key = format!(
-        "timeseries\n{}\n{bucket:?}\n{tz_name}\n{:?}\n{:?}\n{}\n{}",
+        "timeseries\n{}\n{}\n{bucket:?}\n{tz_name}\n{:?}\n{:?}\n{}\n{}",
+        format.key(),
         chosen.key(),
         filter.agent,
         filter.queue,
@@ -136,47 +143,62 @@ pub async fn timeseries(
     if tag.matches(&headers) {
         return Ok(tag.not_modified());
     }
-    if to <= from {
+    let counts = if to <= from {
         // An empty window has no buckets.
-        return Ok(tag.attach(Json(TimeseriesJson {
-            survey: chosen.name,
-            kind: chosen.kind,
-            bucket,
-            tz: tz_name.to_owned(),
-            items: Vec::new(),
-        })));
-    }
-    // Edge buckets are clipped to the window, so the sum over the items is
-    // the window's figure.
-    let mut edges: Vec<i64> = bounds.iter().map(|b| b.timestamp_millis()).collect();
-    let last = edges.len() - 1;
-    edges[0] = from.timestamp_millis();
-    edges[last] = edges[last].min(to.timestamp_millis()).max(edges[0]);
-    filter.from = None;
-    filter.to = None;
-    let counts = state
-        .store_call(state.store.timeseries(&filter, &edges))
-        .await?;
-    let items = counts
+        Vec::new()
+    } else {
+        // Edge buckets are clipped to the window, so the sum over the items
+        // is the window's figure.
+        let mut edges: Vec<i64> = bounds.iter().map(|b| b.timestamp_millis()).collect();
+        let last = edges.len() - 1;
+        edges[0] = from.timestamp_millis();
+        edges[last] = edges[last].min(to.timestamp_millis()).max(edges[0]);
+        filter.from = None;
+        filter.to = None;
+        let counts = state
+            .store_call(state.store.timeseries(&filter, &edges))
+            .await?;
+        counts
+            .into_iter()
+            .zip(edges.windows(2).map(|w| (w[0], w[1])))
+            .collect()
+    };
+    let items: Vec<PointJson> = counts
         .into_iter()
-        .enumerate()
-        .map(|(i, c)| PointJson {
-            start: local(
-                DateTime::from_timestamp_millis(edges[i]).unwrap_or(from),
-                tz,
-            ),
-            end: local(
-                DateTime::from_timestamp_millis(edges[i + 1]).unwrap_or(to),
-                tz,
-            ),
+        .map(|(c, (start, end))| PointJson {
+            start: local(DateTime::from_timestamp_millis(start).unwrap_or(from), tz),
+            end: local(DateTime::from_timestamp_millis(end).unwrap_or(to), tz),
             figures: FiguresJson::of(chosen.kind, c),
         })
         .collect();
-    Ok(tag.attach(Json(TimeseriesJson {
+    if format == Format::Csv {
+        let mut csv = Table::new(
+            ["survey", "kind", "bucket", "tz", "start", "end"]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(figure_columns(chosen.kind))
+                .collect(),
+        );
+        for p in &items {
+            let mut row = vec![
+                Cell::text(chosen.name.as_str()),
+                Cell::text(chosen.kind.as_str()),
+                Cell::text(bucket.as_str()),
+                Cell::text(tz_name),
+                Cell::text(p.start.as_str()),
+                Cell::text(p.end.as_str()),
+            ];
+            row.extend(figure_cells(chosen.kind, &p.figures));
+            csv.push(row);
+        }
+        let name = format!("timeseries-{}-{}", chosen.name, bucket.as_str());
+        return Ok(vary(tag.attach(csv.response(&name))));
+    }
+    Ok(vary(tag.attach(Json(TimeseriesJson {
         survey: chosen.name,
         kind: chosen.kind,
         bucket,
         tz: tz_name.to_owned(),
         items,
-    })))
+    }))))
 }

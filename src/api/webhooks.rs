@@ -4,7 +4,6 @@
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -13,7 +12,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ErrorJson};
 use super::measurements::rfc3339;
-use super::params::Params;
+use super::params::{require_json, Params};
 use super::schema::DeliveryStatusName;
 use super::state::ApiState;
 use crate::model::webhook_url;
@@ -166,21 +165,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     params.only(&[])?;
-    let json_ct = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| {
-            ct.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        });
-    if !json_ct {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Content-Type: must be application/json",
-        ));
-    }
+    require_json(&headers)?;
     let new: NewWebhookJson = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid("body", format!("not a webhook object: {e}")))?;
     let url = new.url.as_str();

@@ -1,7 +1,7 @@
 //! The event log: one row per change (a rating, a comment, a deleted comment,
-//! a finished call), numbered in commit order. SSE replays it by id, webhook
-//! deliveries point into it, and its highest id versions every figure the
-//! API serves (ETags).
+//! a follow-up marked or withdrawn, a finished call), numbered in commit
+//! order. SSE replays it by id, webhook deliveries point into it, and its
+//! highest id versions every figure the API serves (ETags).
 
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
@@ -20,6 +20,8 @@ pub enum EventKind {
     Measurement,
     Comment,
     CommentDeleted,
+    FollowUp,
+    FollowUpDeleted,
     Call,
 }
 
@@ -29,14 +31,18 @@ impl EventKind {
             EventKind::Measurement => "measurement",
             EventKind::Comment => "comment",
             EventKind::CommentDeleted => "comment_deleted",
+            EventKind::FollowUp => "follow_up",
+            EventKind::FollowUpDeleted => "follow_up_deleted",
             EventKind::Call => "call",
         }
     }
 
-    pub(crate) const ALL: [EventKind; 4] = [
+    pub(crate) const ALL: [EventKind; 6] = [
         EventKind::Measurement,
         EventKind::Comment,
         EventKind::CommentDeleted,
+        EventKind::FollowUp,
+        EventKind::FollowUpDeleted,
         EventKind::Call,
     ];
 
@@ -45,6 +51,8 @@ impl EventKind {
             "measurement" => EventKind::Measurement,
             "comment" => EventKind::Comment,
             "comment_deleted" => EventKind::CommentDeleted,
+            "follow_up" => EventKind::FollowUp,
+            "follow_up_deleted" => EventKind::FollowUpDeleted,
             "call" => EventKind::Call,
             _ => return None,
         })

@@ -29,6 +29,12 @@ pub struct Filter {
     /// Only measurement listings: with (true) or without (false) a comment
     /// whose audio is still there.
     pub has_comment: Option<bool>,
+    /// Only measurement listings: with (true) or without (false) a
+    /// follow-up.
+    pub followed_up: Option<bool>,
+    /// Only measurements with at most this score (smiley 0 is sad, CSAT 2
+    /// and below dissatisfied, NPS 6 and below detractors).
+    pub score_max: Option<u8>,
 }
 
 /// Which table the filter is applied to: measurements are placed in time by
@@ -96,6 +102,18 @@ impl Filter {
                 "{}EXISTS (SELECT 1 FROM comments hc WHERE hc.measurement_id = {prefix}id \
                  AND hc.deleted_at IS NULL)",
                 if has { "" } else { "NOT " }
+            ));
+        }
+        if let (Target::Measurements, Some(done)) = (target, self.followed_up) {
+            c.push(format!(
+                "{}EXISTS (SELECT 1 FROM follow_ups fu WHERE fu.measurement_id = {prefix}id)",
+                if done { "" } else { "NOT " }
+            ));
+        }
+        if let (Target::Measurements, Some(max)) = (target, self.score_max) {
+            c.push(format!(
+                "{prefix}score <= {}",
+                sql.bind(Bind::Int(i64::from(max)))
             ));
         }
         c

@@ -11,6 +11,7 @@ use super::comment::{comment_from_row, Comment};
 use super::counts::scores;
 use super::cursor::Cursor;
 use super::filter::{Filter, Target};
+use super::follow_up::{follow_up_from_row, FollowUp};
 use super::rollup::Tallied;
 use super::sql::{self, Bind, Sql};
 use super::time::{from_ms, to_ms};
@@ -130,6 +131,8 @@ pub struct Measurement {
     /// The recorded comment, if the caller left one (its audio may since
     /// have been deleted).
     pub comment: Option<Comment>,
+    /// Whether, by whom and how someone followed the answer up.
+    pub follow_up: Option<FollowUp>,
 }
 
 impl Measurement {
@@ -151,17 +154,19 @@ pub fn smiley_score(r: Rating) -> u8 {
     }
 }
 
-/// Columns of `measurements m LEFT JOIN comments c`; comment columns carry a
-/// `c_` prefix.
+/// Columns of `measurements m LEFT JOIN comments c LEFT JOIN follow_ups f`;
+/// comment columns carry a `c_` prefix, follow-up columns `f_`.
 const COLUMNS: &str = "m.id, m.created_at, m.survey, m.kind, m.score, m.rating, m.digit, \
                        m.dtmf_source, m.agent, m.queue, m.original_call_id, m.sip_call_id, \
                        m.caller, c.measurement_id AS c_measurement_id, \
                        c.created_at AS c_created_at, c.file_name AS c_file_name, \
                        c.duration_ms AS c_duration_ms, c.size_bytes AS c_size_bytes, \
                        c.status AS c_status, c.deleted_at AS c_deleted_at, \
-                       c.deleted_reason AS c_deleted_reason";
+                       c.deleted_reason AS c_deleted_reason, f.created_at AS f_created_at, \
+                       f.via AS f_via, f.by_name AS f_by_name, f.note AS f_note";
 
-const FROM: &str = "FROM measurements m LEFT JOIN comments c ON c.measurement_id = m.id";
+const FROM: &str = "FROM measurements m LEFT JOIN comments c ON c.measurement_id = m.id \
+                    LEFT JOIN follow_ups f ON f.measurement_id = m.id";
 
 fn parse_kind(s: &str, id: &str) -> Result<ScaleKind, StoreError> {
     match s {
@@ -214,6 +219,7 @@ fn from_row(row: &AnyRow) -> Result<Measurement, StoreError> {
         sip_call_id: row.try_get("sip_call_id")?,
         caller: row.try_get("caller")?,
         comment: comment_from_row(row, "c_")?,
+        follow_up: follow_up_from_row(row, "f_", &id)?,
     })
 }
 

@@ -237,6 +237,7 @@ async fn round_trip(store: Store) {
             sip_call_id: "sip-1@pbx".into(),
             caller: None,
             comment: None,
+            follow_up: None,
         }
     );
     assert_eq!(
@@ -1320,3 +1321,5 @@ async fn commits_never_checkpoint_and_the_background_task_does() {
         tokio::time::sleep(checkpoint::CHECKPOINT_EVERY).await;
     }
 }
+
+mod follow_ups;

@@ -127,13 +127,21 @@ impl Store {
 
     /// The scope of a live token with this secret, if any.
     pub async fn token_scope(&self, secret: &str) -> Result<Option<Scope>, StoreError> {
-        let row =
-            sqlx::query("SELECT scope FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL")
-                .bind(token_hash(secret))
-                .fetch_optional(&self.pool)
-                .await?;
+        Ok(self.token_owner(secret).await?.map(|(scope, _)| scope))
+    }
+
+    /// The scope and name of a live token with this secret, if any.
+    pub async fn token_owner(&self, secret: &str) -> Result<Option<(Scope, String)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT scope, name FROM api_tokens WHERE hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(token_hash(secret))
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(match row {
-            Some(r) => Scope::parse(&r.try_get::<String, _>("scope")?),
+            Some(r) => Scope::parse(&r.try_get::<String, _>("scope")?)
+                .map(|scope| r.try_get("name").map(|name| (scope, name)))
+                .transpose()?,
             None => None,
         })
     }

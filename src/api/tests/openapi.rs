@@ -23,6 +23,8 @@ async fn document_covers_every_operation() {
         ("/api/v1/measurements", &["get"]),
         ("/api/v1/measurements/{id}", &["get"]),
         ("/api/v1/measurements/{id}/comment", &["get", "delete"]),
+        ("/api/v1/measurements/{id}/follow-up", &["put", "delete"]),
+        ("/api/v1/session", &["get", "post", "delete"]),
         ("/api/v1/events", &["get"]),
         ("/api/v1/webhooks", &["get", "post"]),
         ("/api/v1/webhooks/{id}", &["delete"]),
@@ -45,9 +47,14 @@ async fn document_covers_every_operation() {
             assert!(doc["paths"][path][m].is_object(), "{m} {path} undocumented");
         }
     }
-    assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(20));
+    assert_eq!(doc["paths"].as_object().map(|p| p.len()), Some(22));
     assert!(doc["components"]["schemas"]["ErrorJson"].is_object());
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // The sign-in cookie carries the same token.
+    assert_eq!(
+        doc["components"]["securitySchemes"]["cookie"]["name"],
+        "smileyd_token"
+    );
 }
 
 /// Client generators name their functions after the operationIds, so each
