@@ -12,6 +12,7 @@ pub mod journal;
 pub mod media;
 pub mod metrics_hist;
 pub mod model;
+pub mod service;
 pub mod sip;
 pub mod sources;
 pub mod store;

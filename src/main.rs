@@ -13,20 +13,14 @@ use smileyd::current::Current;
 use smileyd::journal::Journal;
 use smileyd::media::prompt::PromptLibrary;
 use smileyd::media::PortAllocator;
+use smileyd::service;
 use smileyd::sip::timers::Timers;
 use smileyd::sip::{Endpoint, SipSettings, Transport};
 use smileyd::store::{spawn_retention_sweeper, Scope, Store};
 
 fn main() {
     let cli = Cli::parse_noting_sources();
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "smileyd=info".into()),
-        )
-        .init();
+    service::init_logging();
     let config = match Config::load(&cli.overrides) {
         Ok(c) => c,
         Err(e) => {
@@ -40,6 +34,9 @@ fn main() {
     }
     if let Some(Command::Token(cmd)) = cli.command {
         std::process::exit(token_command(&config, cmd));
+    }
+    if let Some(Command::Backup { dest }) = cli.command {
+        std::process::exit(backup_command(&config, &dest));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -80,6 +77,15 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     let (transport, inbound) = Transport::bind(config.sip_listen)
         .await
         .map_err(|e| anyhow::anyhow!("sip_listen {}: {e}", config.sip_listen))?;
+    let ports = PortAllocator::new(config.rtp_ports.0, config.rtp_ports.1);
+    // Ready means a call can be taken: at least one RTP pair can be bound.
+    drop(ports.allocate(config.sip_listen.ip()).map_err(|e| {
+        anyhow::anyhow!(
+            "rtp_ports {}-{}: {e}",
+            config.rtp_ports.0,
+            config.rtp_ports.1
+        )
+    })?);
     let (new_calls_tx, mut new_calls) = mpsc::channel(1024);
     let endpoint = Endpoint::new(
         transport,
@@ -89,7 +95,7 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
             public_ip: config.public_ip,
             answer_delay: config.answer_delay,
         },
-        PortAllocator::new(config.rtp_ports.0, config.rtp_ports.1),
+        ports,
         new_calls_tx,
     );
     let draining = Arc::new(AtomicBool::new(false));
@@ -140,13 +146,6 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
             tokio::spawn(call::run(ctx.clone(), incoming));
         }
     });
-    tracing::info!(
-        sip = %config.sip_listen,
-        http = %config.http_listen,
-        database = %redact(&config.database_url),
-        rtp_ports = %format!("{}-{}", config.rtp_ports.0, config.rtp_ports.1),
-        "smileyd ready"
-    );
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(async move {
         let app =
@@ -157,8 +156,23 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
             })
             .await;
     });
+    tracing::info!(
+        version = service::VERSION,
+        sip = %config.sip_listen,
+        http = %config.http_listen,
+        database = %redact(&config.database_url),
+        rtp_ports = %format!("{}-{}", config.rtp_ports.0, config.rtp_ports.1),
+        "smileyd ready"
+    );
+    // SIP and RTP are bound, the database open and migrated, the API
+    // listening and served: systemd may start what depends on us.
+    service::notify_ready(&format!(
+        "taking calls on {}, API on {}",
+        config.sip_listen, config.http_listen
+    ));
 
     shutdown_signal().await;
+    service::notify_stopping();
     // Stop taking calls (503), let the calls in progress finish, then exit.
     tracing::info!(
         active = ACTIVE_CALLS.load(Ordering::Relaxed),
@@ -250,6 +264,35 @@ fn token_command(config: &Config, cmd: TokenCommand) -> i32 {
     }
 }
 
+/// `smileyd backup FILE`: a consistent copy of the SQLite database, taken
+/// while the daemon runs.
+fn backup_command(config: &Config, dest: &std::path::Path) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("smileyd: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(smileyd::store::backup_sqlite(&config.database_url, dest)) {
+        Ok(size) => {
+            println!(
+                "backed up {} to {} ({size} bytes)",
+                redact(&config.database_url),
+                dest.display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("smileyd: backup of {}: {e}", redact(&config.database_url));
+            1
+        }
+    }
+}
+
 /// SIGHUP reloads the configuration file: new calls get the new surveys,
 /// sources, timeouts and allowed networks; calls in progress keep theirs. An
 /// invalid file is logged and the old configuration stays.
@@ -262,6 +305,7 @@ fn spawn_reloader(overrides: Overrides, ctx: Arc<CallContext>, surveys: api::Sur
             return;
         };
         while hup.recv().await.is_some() {
+            service::notify_reloading();
             match Config::load(&overrides) {
                 Ok(new) => {
                     let old = ctx.config.get();
@@ -277,8 +321,14 @@ fn spawn_reloader(overrides: Overrides, ctx: Arc<CallContext>, surveys: api::Sur
                     surveys.set(api::SurveyCatalog::of(&new));
                     ctx.config.set(new);
                     tracing::info!("configuration reloaded");
+                    service::notify_ready("taking calls; configuration reloaded");
                 }
-                Err(e) => tracing::error!("configuration reload refused, keeping the old one: {e}"),
+                Err(e) => {
+                    tracing::error!("configuration reload refused, keeping the old one: {e}");
+                    service::notify_ready(
+                        "taking calls; configuration reload refused (see the log)",
+                    );
+                }
             }
         }
     });

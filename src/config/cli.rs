@@ -8,7 +8,7 @@ use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "smileyd",
-    version,
+    version = crate::service::VERSION,
     about = "Post-call satisfaction surveys over SIP"
 )]
 pub struct Cli {
@@ -47,6 +47,12 @@ pub enum Command {
     /// Manage API tokens (in the configured database).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Copy the SQLite database to a new file while the daemon runs (a
+    /// consistent snapshot; PostgreSQL: use pg_dump).
+    Backup {
+        /// The file to write; it must not exist yet.
+        dest: PathBuf,
+    },
 }
 
 /// `smileyd token …`

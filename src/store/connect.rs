@@ -75,7 +75,7 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
-fn is_memory(url: &str) -> bool {
+pub(crate) fn is_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
 

@@ -5,6 +5,7 @@
 //! UUIDv7 strings, BIGINT UTC milliseconds, `$n` placeholders), and one
 //! `migrations/` directory valid on both.
 
+mod backup;
 mod batch;
 mod bulk;
 mod call;
@@ -33,6 +34,7 @@ use std::sync::Arc;
 use sqlx::AnyPool;
 use tokio::sync::watch;
 
+pub use backup::backup_sqlite;
 pub use batch::Grouped;
 pub use call::CallRecord;
 pub use comment::{Comment, NewComment};
