@@ -286,6 +286,8 @@ async fn drive(
                     }
                 }
                 Some(CallEvent::MediaChanged(n)) => {
+                    // Kept, so that nothing later sends to the old address.
+                    negotiated = Some(n);
                     if let Some(addr) = n.remote {
                         let _ = media.commands.send(MediaCommand::SetRemote { addr, codec: n.codec, dtmf_pt: n.event_pt }).await;
                     }

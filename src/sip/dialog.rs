@@ -84,6 +84,8 @@ pub struct Dialog {
     /// Woken by that ACK, or when the dialog ends.
     pub acked: Arc<Notify>,
     pub answered: bool,
+    /// The first ACK came: the call task has been told `Confirmed`.
+    pub confirmed: bool,
     pub events: mpsc::Sender<CallEvent>,
 }
 
@@ -110,7 +112,8 @@ impl Dialog {
     /// A re-INVITE's or UPDATE's offer, or none (then ours goes in the 2xx,
     /// and for a re-INVITE the answer is due in the ACK). Our description
     /// gets a new o= version only when it changes (RFC 3264 §8). Returns
-    /// what the offer negotiated; an offer without PCMU or PCMA is refused.
+    /// what the offer negotiated, which may move the media, hold it, or
+    /// stop it (port 0); an offer without PCMU or PCMA is refused.
     pub fn take_offer(
         &mut self,
         offer: Option<&SessionDescription>,
@@ -124,7 +127,7 @@ impl Dialog {
             self.awaiting_answer = is_invite;
             return Ok(None);
         };
-        let (idx, n) = sd.negotiate()?;
+        let (idx, n) = sd.renegotiate(self.negotiated.as_ref())?;
         if sdp::answer(sd, idx, &n, &self.local_media()) != self.local_sdp {
             self.sdp_version += 1;
         }
@@ -284,6 +287,7 @@ mod tests {
             pending_2xx: None,
             acked: Arc::new(Notify::new()),
             answered: true,
+            confirmed: true,
             events,
         };
         assert!(d.take_cseq(5, true));

@@ -87,7 +87,7 @@ impl Endpoint {
             _ => None,
         };
         let cseq = req.core.cseq;
-        let confirmed = self
+        let event = self
             .inner
             .dialogs
             .with(&dkey, |d| {
@@ -96,20 +96,24 @@ impl Endpoint {
                 }
                 d.pending_2xx = None;
                 d.acked.notify_one();
-                let answer = if d.awaiting_answer {
-                    d.awaiting_answer = false;
-                    if answer.is_some() {
-                        d.negotiated = answer;
-                    }
+                let answer = if std::mem::take(&mut d.awaiting_answer) {
+                    d.negotiated = answer.or(d.negotiated);
                     answer
                 } else {
                     None
                 };
-                Some((d.events.clone(), answer))
+                // The first ACK establishes the call; a later one (for a
+                // re-INVITE) matters only when it carries an answer.
+                let event = if !std::mem::replace(&mut d.confirmed, true) {
+                    CallEvent::Confirmed(answer)
+                } else {
+                    CallEvent::MediaChanged(answer?)
+                };
+                Some((d.events.clone(), event))
             })
             .flatten();
-        if let Some((events, answer)) = confirmed {
-            let _ = events.send(CallEvent::Confirmed(answer)).await;
+        if let Some((events, event)) = event {
+            let _ = events.send(event).await;
         }
     }
 

@@ -240,6 +240,7 @@ impl Endpoint {
             pending_2xx: None,
             acked: Arc::new(Notify::new()),
             answered: false,
+            confirmed: false,
             events: events_tx,
         });
         self.inner.server.set_dialog(&req.tx, dkey.clone());

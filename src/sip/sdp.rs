@@ -206,6 +206,38 @@ impl SessionDescription {
     }
 }
 
+impl SessionDescription {
+    /// A new offer within a session (RFC 3264 §8): like [`negotiate`], and
+    /// an audio stream offered with port 0 is a stream stopped (§8.2): no
+    /// remote, nothing sent, the codec kept from `current`.
+    ///
+    /// [`negotiate`]: SessionDescription::negotiate
+    pub fn renegotiate(
+        &self,
+        current: Option<&Negotiated>,
+    ) -> Result<(usize, Negotiated), SdpError> {
+        let err = match self.negotiate() {
+            Ok(found) => return Ok(found),
+            Err(e) => e,
+        };
+        let stopped = self
+            .media
+            .iter()
+            .position(|m| m.kind.eq_ignore_ascii_case("audio") && m.port == 0);
+        match (stopped, current) {
+            (Some(idx), Some(cur)) => Ok((
+                idx,
+                Negotiated {
+                    remote: None,
+                    direction: Direction::Inactive,
+                    ..*cur
+                },
+            )),
+            _ => Err(err),
+        }
+    }
+}
+
 fn parse_rtpmap(v: &str) -> Option<(u8, String, u32)> {
     // a=rtpmap:101 telephone-event/8000
     let (pt, enc) = v.trim().split_once(char::is_whitespace)?;
@@ -275,7 +307,8 @@ pub fn answer(
     let mut out = String::with_capacity(320);
     header_lines(local, &mut out);
     for (idx, m) in offer.media.iter().enumerate() {
-        if idx == used {
+        // A stream offered with port 0 is answered with port 0 (§8.2).
+        if idx == used && m.port != 0 {
             let proto = m.proto.clone();
             out.push_str(&format!(
                 "m=audio {} {} {}\r\n",
@@ -355,5 +388,28 @@ mod tests {
         let sd = SessionDescription::parse(srtp.as_bytes()).unwrap();
         assert!(sd.negotiate().is_err());
         assert!(SessionDescription::parse(b"garbage").is_err());
+    }
+
+    #[test]
+    fn port_zero_in_a_new_offer_stops_the_stream() {
+        let first = "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 8 96\r\na=rtpmap:96 telephone-event/8000\r\n";
+        let (_, current) = SessionDescription::parse(first.as_bytes())
+            .unwrap()
+            .negotiate()
+            .unwrap();
+        let stop = first.replace("m=audio 4000", "m=audio 0");
+        let sd = SessionDescription::parse(stop.as_bytes()).unwrap();
+        assert_eq!(sd.negotiate().unwrap_err(), SdpError::NotAcceptable);
+        let (idx, n) = sd.renegotiate(Some(&current)).unwrap();
+        assert_eq!(n.remote, None);
+        assert_eq!(n.direction, Direction::Inactive);
+        assert_eq!(n.codec, Codec::Pcma);
+        assert!(answer(&sd, idx, &n, &local()).contains("m=audio 0 RTP/AVP 8\r\n"));
+        // Without a stream to keep (an initial offer), port 0 is refused.
+        assert!(sd.renegotiate(None).is_err());
+        let moved = first.replace("10.0.0.1", "10.0.0.2");
+        let sd = SessionDescription::parse(moved.as_bytes()).unwrap();
+        let (_, n) = sd.renegotiate(Some(&current)).unwrap();
+        assert_eq!(n.remote, Some("10.0.0.2:4000".parse().unwrap()));
     }
 }
