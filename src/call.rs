@@ -2,9 +2,7 @@
 //! machine, turns SIP and RTP events into survey inputs, commits the rating
 //! and ends the call.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -18,30 +16,18 @@ use crate::current::Current;
 use crate::journal::{Entry, Journal};
 use crate::media::prompt::PromptLibrary;
 use crate::media::{self, MediaCommand, MediaConfig, MediaEvent};
+use crate::metrics::{CallMetrics, MediaMetrics};
 use crate::model::CallOutcome;
 use crate::sip::message::{self, Message};
 use crate::sip::sdp::Direction;
 use crate::sip::{CallEvent, Endpoint, IncomingCall};
 use crate::sources::first_value;
 use crate::store::{CallRecord, NewMeasurement, Store};
-use crate::survey::{Action, Answer, Input, ScaleKind, Survey, SurveySettings};
+use crate::survey::{Action, Answer, Input, Survey, SurveySettings};
 
 /// Added to a survey's longest path for the database (a commit that falls
 /// back to the journal), the ACK and scheduling.
 const SURVEY_SLACK: Duration = Duration::from_secs(5);
-
-pub static ACTIVE_CALLS: AtomicI64 = AtomicI64::new(0);
-pub static OUTCOMES: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
-
-fn outcome_index(o: CallOutcome) -> usize {
-    match o {
-        CallOutcome::Rated => 0,
-        CallOutcome::NoInput => 1,
-        CallOutcome::HungUp => 2,
-        CallOutcome::Failed => 3,
-        CallOutcome::MediaTimeout => 4,
-    }
-}
 
 /// What every call shares.
 pub struct CallContext {
@@ -52,6 +38,10 @@ pub struct CallContext {
     pub prompts: PromptLibrary,
     pub endpoint: Endpoint,
     pub journal: Journal,
+    /// What calls record for /metrics.
+    pub metrics: CallMetrics,
+    /// Handed to each call's media task.
+    pub media_metrics: MediaMetrics,
 }
 
 /// Who the call was about, read once when it arrives.
@@ -99,14 +89,14 @@ impl Parties {
 
 /// Runs one call to its end.
 pub async fn run(ctx: Arc<CallContext>, call: IncomingCall) {
-    ACTIVE_CALLS.fetch_add(1, Ordering::Relaxed);
+    let _active = ctx.metrics.call_started();
     let started = Utc::now();
     let config = ctx.config.get();
     let parties = Parties::of(&call.invite, &config);
     let key = call.key.clone();
     let (outcome, measurement) = drive(&ctx, call, &parties).await;
     let ended = Utc::now();
-    OUTCOMES[outcome_index(outcome)].fetch_add(1, Ordering::Relaxed);
+    ctx.metrics.call_ended(outcome);
     let record = CallRecord {
         id: Uuid::now_v7(),
         sip_call_id: key.call_id.clone(),
@@ -122,7 +112,6 @@ pub async fn run(ctx: Arc<CallContext>, call: IncomingCall) {
     ctx.journal
         .store_or_append(&ctx.store, Entry::Call(record))
         .await;
-    ACTIVE_CALLS.fetch_sub(1, Ordering::Relaxed);
     tracing::info!(
         call_id = %key.call_id,
         agent = parties.agent.as_deref().unwrap_or("-"),
@@ -178,7 +167,8 @@ async fn drive(
         media_timeout: cfg.media_timeout.max(longest),
         inband: cfg.dtmf_inband,
     };
-    let mut media = match media::spawn(call.socket, call.lease, None, media_cfg) {
+    let media_metrics = ctx.media_metrics.clone();
+    let mut media = match media::spawn(call.socket, call.lease, None, media_cfg, media_metrics) {
         Ok(m) => m,
         Err(e) => {
             tracing::error!(error = %e, "could not start media");
@@ -226,7 +216,7 @@ async fn drive(
                     let input = match result {
                         Some(id) => {
                             if let Some(at) = key_at {
-                                crate::metrics_hist::KEYPRESS_COMMIT.observe(at.elapsed());
+                                ctx.metrics.keypress_commit(at.elapsed());
                             }
                             measurement = Some((id, answer.label()));
                             Input::Committed
@@ -316,7 +306,10 @@ async fn drive(
             },
             r = comment::next_result(&mut recording) => {
                 if let Some(c) = recording.take() {
-                    comment::keep(&ctx.store, &ctx.journal, &call.key.call_id, c, r).await;
+                    let kept = comment::keep(&ctx.store, &ctx.journal, &call.key.call_id, c, r);
+                    if let Some(stored) = kept.await {
+                        ctx.metrics.comment(stored);
+                    }
                 }
                 feed(&mut survey, &mut pending, Input::RecordingFinished);
             }
@@ -346,9 +339,14 @@ async fn drive(
     // hangup); what was said is kept.
     if let Some(mut c) = recording.take() {
         match tokio::time::timeout(comment::FINISH_TIMEOUT, c.result()).await {
-            Ok(r) => comment::keep(&ctx.store, &ctx.journal, &call.key.call_id, c, r).await,
+            Ok(r) => {
+                let kept = comment::keep(&ctx.store, &ctx.journal, &call.key.call_id, c, r);
+                if let Some(stored) = kept.await {
+                    ctx.metrics.comment(stored);
+                }
+            }
             Err(_) => {
-                media::COMMENTS_DROPPED.fetch_add(1, Ordering::Relaxed);
+                ctx.metrics.comment(false);
                 tracing::error!(call_id = %call.key.call_id, "comment dropped: the recorder did not finish in time");
             }
         }
@@ -405,28 +403,7 @@ async fn commit(
     {
         return None;
     }
-    count_answer(&parties.survey.name, answer.kind, answer.score);
+    ctx.metrics
+        .answer(&parties.survey.name, answer.kind, answer.score);
     Some(id)
-}
-
-/// Answers committed since start-up, by survey, scale and score, for
-/// /metrics. Survey names come from the configuration, so the set is small.
-static ANSWERS: Mutex<BTreeMap<(String, &'static str, u8), u64>> = Mutex::new(BTreeMap::new());
-
-fn answers() -> std::sync::MutexGuard<'static, BTreeMap<(String, &'static str, u8), u64>> {
-    ANSWERS.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn count_answer(survey: &str, kind: ScaleKind, score: u8) {
-    *answers()
-        .entry((survey.to_owned(), kind.as_str(), score))
-        .or_insert(0) += 1;
-}
-
-/// (survey, scale, score, answers) committed since start-up.
-pub fn answers_snapshot() -> Vec<(String, &'static str, u8, u64)> {
-    answers()
-        .iter()
-        .map(|((s, k, score), n)| (s.clone(), *k, *score, *n))
-        .collect()
 }

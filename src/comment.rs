@@ -4,7 +4,6 @@
 //! the caller is thanked.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,7 +13,6 @@ use uuid::Uuid;
 use crate::journal::{Entry, Journal};
 use crate::media::{
     self, MediaCommand, RecordRequest, RecordSettings, RecordingOutcome, RecordingResult,
-    COMMENTS_DROPPED, COMMENTS_STORED,
 };
 use crate::model::CommentStatus;
 use crate::store::{NewComment, Store};
@@ -79,14 +77,16 @@ pub async fn next_result(pending: &mut Option<PendingComment>) -> RecordingResul
 }
 
 /// Stores what the recording produced, with its measurement: in the
-/// database, or the local journal while the database is away.
+/// database, or the local journal while the database is away. Whether it
+/// was kept: `Some(true)` stored, `Some(false)` dropped, `None` when the
+/// caller said nothing.
 pub async fn keep(
     store: &Store,
     journal: &Journal,
     call_id: &str,
     c: PendingComment,
     r: RecordingResult,
-) {
+) -> Option<bool> {
     let id = c.measurement_id;
     match r.outcome {
         RecordingOutcome::Saved {
@@ -101,23 +101,23 @@ pub async fn keep(
                 size_bytes,
                 status: r.status,
             };
-            if journal
+            let stored = journal
                 .store_or_append(store, Entry::Comment(comment))
-                .await
-            {
-                COMMENTS_STORED.fetch_add(1, Ordering::Relaxed);
+                .await;
+            if stored {
                 tracing::info!(call_id, measurement = %id, file = %c.file_name, duration_ms, status = r.status.as_str(), "comment stored");
             } else {
-                COMMENTS_DROPPED.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(call_id, measurement = %id, file = %c.file_name, "comment recorded but not registered (database and journal failed); the file stays on disk");
             }
+            Some(stored)
         }
         RecordingOutcome::NoSpeech => {
             tracing::info!(call_id, measurement = %id, "the caller said nothing: no comment");
+            None
         }
         RecordingOutcome::Failed(why) => {
-            COMMENTS_DROPPED.fetch_add(1, Ordering::Relaxed);
             tracing::error!(call_id, measurement = %id, error = %why, "comment dropped: could not record it; the rating is kept");
+            Some(false)
         }
     }
 }

@@ -7,13 +7,14 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
+use crate::metrics::JournalMetrics;
 use crate::store::{CallRecord, Grouped, NewComment, NewMeasurement, Store};
 
 /// Entries appended to the journal, one JSON object per line.
@@ -34,14 +35,11 @@ const COMMIT_TIMEOUT: Duration = Duration::from_secs(2);
 /// tries again later.
 const REPLAY_WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Entries written to the journal since start-up, for /metrics.
-pub static JOURNALED: AtomicU64 = AtomicU64::new(0);
-/// Entries moved from the journal into the database.
-pub static REPLAYED: AtomicU64 = AtomicU64::new(0);
-
 #[derive(Clone)]
 pub struct Journal {
     inner: Arc<Inner>,
+    /// Entries journaled and replayed, for /metrics.
+    metrics: JournalMetrics,
 }
 
 struct Inner {
@@ -70,6 +68,7 @@ impl Journal {
             end_torn_line(path)?;
         }
         Ok(Journal {
+            metrics: JournalMetrics::default(),
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 lock: Mutex::new(()),
@@ -77,6 +76,12 @@ impl Journal {
                 pending: AtomicBool::new(pending),
             }),
         })
+    }
+
+    /// Counts into these (the daemon's) instead of counters of its own.
+    pub fn with_metrics(mut self, metrics: JournalMetrics) -> Journal {
+        self.metrics = metrics;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -140,7 +145,7 @@ impl Journal {
         .await
         .map_err(std::io::Error::other)??;
         self.inner.pending.store(true, Ordering::SeqCst);
-        JOURNALED.fetch_add(1, Ordering::Relaxed);
+        self.metrics.journaled.inc();
         Ok(())
     }
 
@@ -196,7 +201,7 @@ impl Journal {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-            REPLAYED.fetch_add(done as u64, Ordering::Relaxed);
+            self.metrics.replayed.inc_by(done as u64);
             if left == 0 {
                 self.inner.pending.store(false, Ordering::SeqCst);
             }

@@ -10,7 +10,7 @@ pub mod config;
 pub mod current;
 pub mod journal;
 pub mod media;
-pub mod metrics_hist;
+pub mod metrics;
 pub mod model;
 pub mod service;
 pub mod sip;

@@ -5,14 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
 
 use smileyd::api;
-use smileyd::call::{self, CallContext, ACTIVE_CALLS};
+use smileyd::call::{self, CallContext};
 use smileyd::config::{Cli, Command, Config, Overrides, TokenCommand};
 use smileyd::current::Current;
 use smileyd::journal::Journal;
 use smileyd::media::prompt::PromptLibrary;
 use smileyd::media::PortAllocator;
+use smileyd::metrics::Metrics;
 use smileyd::service;
 use smileyd::sip::timers::Timers;
 use smileyd::sip::{Endpoint, SipSettings, Transport};
@@ -67,11 +69,15 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     for e in skipped {
         tracing::error!("uploaded prompt skipped, the shipped one plays instead: {e}");
     }
+    // One registry; each layer gets the handles it records to.
+    let metrics = Metrics::new();
     let journal = Journal::open(&config.journal_path)
-        .map_err(|e| anyhow::anyhow!("journal_path {}: {e}", config.journal_path.display()))?;
+        .map_err(|e| anyhow::anyhow!("journal_path {}: {e}", config.journal_path.display()))?
+        .with_metrics(metrics.journal.clone());
     let store = Store::connect_with(&config.database_url, &config.database)
         .await
         .map_err(|e| anyhow::anyhow!("database {}: {e}", redact(&config.database_url)))?;
+    store.record_metrics(metrics.db_write.clone());
     // Before any call: leftovers of a crash are recovered, never served.
     smileyd::comment::recover(&store, &config.recordings_dir).await;
     let (transport, inbound) = Transport::bind(config.sip_listen)
@@ -97,6 +103,7 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
         },
         ports,
         new_calls_tx,
+        metrics.sip.clone(),
     );
     let draining = Arc::new(AtomicBool::new(false));
     let surveys = api::SurveysHandle::new(api::SurveyCatalog::of(&config));
@@ -105,7 +112,8 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
         .with_draining(draining.clone())
         .with_recordings_dir(config.recordings_dir.clone())
         .with_prompts(prompts.clone())
-        .with_metrics(config.metrics);
+        .with_metrics(config.metrics)
+        .with_metrics_registry(metrics.registry.clone());
     let hooks: Vec<(String, String)> = config
         .webhooks
         .iter()
@@ -115,7 +123,13 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
         .sync_config_webhooks(&hooks)
         .await
         .map_err(|e| anyhow::anyhow!("webhooks: {e}"))?;
-    api::spawn_dispatcher(store.clone(), api::DispatchSettings::default());
+    api::spawn_dispatcher(
+        store.clone(),
+        api::DispatchSettings {
+            metrics: metrics.webhooks.clone(),
+            ..Default::default()
+        },
+    );
     spawn_retention_sweeper(
         store.clone(),
         config.recordings_dir.clone(),
@@ -137,13 +151,18 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
         prompts,
         endpoint: endpoint.clone(),
         journal: journal.clone(),
+        metrics: metrics.call.clone(),
+        media_metrics: metrics.media.clone(),
     });
     journal.spawn_replayer(store.clone(), Duration::from_secs(2));
     spawn_reloader(overrides, ctx.clone(), surveys);
     tokio::spawn(endpoint.clone().run(inbound));
+    // Every call task is tracked, so that shutdown can wait for them.
+    let calls = TaskTracker::new();
+    let tracker = calls.clone();
     tokio::spawn(async move {
         while let Some(incoming) = new_calls.recv().await {
-            tokio::spawn(call::run(ctx.clone(), incoming));
+            tracker.spawn(call::run(ctx.clone(), incoming));
         }
     });
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
@@ -175,20 +194,20 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     service::notify_stopping();
     // Stop taking calls (503), let the calls in progress finish, then exit.
     tracing::info!(
-        active = ACTIVE_CALLS.load(Ordering::Relaxed),
+        active = calls.len(),
         "shutting down: no new calls; waiting for calls in progress"
     );
     draining.store(true, Ordering::SeqCst);
     endpoint.drain();
-    let deadline = tokio::time::Instant::now() + config.max_call + Duration::from_secs(5);
-    let mut second_signal = Box::pin(shutdown_signal());
-    while ACTIVE_CALLS.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            _ = &mut second_signal => {
-                tracing::warn!("second signal: exiting without waiting for calls");
-                break;
-            }
+    // New INVITEs get 503 now; the tracker is done once the last call task is.
+    calls.close();
+    tokio::select! {
+        _ = calls.wait() => {}
+        _ = tokio::time::sleep(config.max_call + Duration::from_secs(5)) => {
+            tracing::warn!(active = calls.len(), "calls still running after max_call_secs; exiting");
+        }
+        _ = shutdown_signal() => {
+            tracing::warn!("second signal: exiting without waiting for calls");
         }
     }
     let _ = stop_http_tx.send(());

@@ -10,10 +10,8 @@ use futures_util::future::join_all;
 
 use super::event_json::event_json;
 use super::signature;
+use crate::metrics::WebhookMetrics;
 use crate::store::{Attempt, DueDelivery, Event, Store};
-
-pub static DELIVERED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-pub static FAILED_ATTEMPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Timing of deliveries.
 #[derive(Clone, Debug)]
@@ -29,6 +27,8 @@ pub struct DispatchSettings {
     pub timeout: Duration,
     /// How long a claim keeps other dispatchers off a delivery.
     pub lease: Duration,
+    /// Attempts by result, for /metrics.
+    pub metrics: WebhookMetrics,
 }
 
 impl Default for DispatchSettings {
@@ -40,6 +40,7 @@ impl Default for DispatchSettings {
             poll: Duration::from_secs(1),
             timeout: Duration::from_secs(10),
             lease: Duration::from_secs(60),
+            metrics: WebhookMetrics::default(),
         }
     }
 }
@@ -148,10 +149,8 @@ async fn deliver(
         }
     };
     match &attempt {
-        Attempt::Delivered { .. } => DELIVERED.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        Attempt::Failed { .. } => {
-            FAILED_ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        }
+        Attempt::Delivered { .. } => settings.metrics.delivered.inc(),
+        Attempt::Failed { .. } => settings.metrics.failed.inc(),
     };
     if let Err(e) = store
         .finish_delivery(d.webhook_id, d.event_id, &attempt)

@@ -7,11 +7,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::registry::Registry;
+
 use super::error::ApiError;
 use super::outage::Outage;
 use crate::config::Config;
 use crate::current::Current;
 use crate::media::prompt::PromptLibrary;
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError};
 use crate::survey::ScaleKind;
 
@@ -30,6 +33,8 @@ pub struct ApiState {
     pub recordings_dir: PathBuf,
     /// Who may read /metrics.
     pub metrics: MetricsAccess,
+    /// What /metrics shows: the daemon's registry.
+    pub metrics_registry: Arc<Registry>,
     /// The prompts calls play, shared with them; `None` answers the prompt
     /// routes with 404 (an API served without a daemon behind it).
     pub prompts: Option<PromptLibrary>,
@@ -93,6 +98,7 @@ impl ApiState {
             store_timeout: DEFAULT_STORE_TIMEOUT,
             recordings_dir: PathBuf::from("recordings"),
             metrics: MetricsAccess::default(),
+            metrics_registry: Metrics::new().registry,
             prompts: None,
             surveys: SurveysHandle::default(),
             outage: Arc::default(),
@@ -118,6 +124,13 @@ impl ApiState {
 
     pub fn with_metrics(mut self, access: MetricsAccess) -> Self {
         self.metrics = access;
+        self
+    }
+
+    /// Shows the daemon's metrics (by default, a registry of its own that
+    /// nothing records into).
+    pub fn with_metrics_registry(mut self, registry: Arc<Registry>) -> Self {
+        self.metrics_registry = registry;
         self
     }
 

@@ -24,4 +24,4 @@ pub use recorder::{
 };
 pub use rtp::{RtpPacket, RtpSender};
 pub use session::{spawn, MediaCommand, MediaConfig, MediaEvent, MediaHandle};
-pub use stats::{MediaStats, COMMENTS_DROPPED, COMMENTS_STORED};
+pub use stats::MediaStats;

@@ -25,7 +25,8 @@ use super::recorder::{RecordRequest, Recording};
 use super::rtp;
 #[cfg(test)]
 use super::rtp::RtpSender;
-use super::stats::{MediaStats, DTMF_DIGITS, DTMF_INBAND, MEDIA_TIMEOUTS};
+use super::stats::MediaStats;
+use crate::metrics::MediaMetrics;
 use crate::model::{CommentStatus, Digit, DtmfSource};
 #[cfg(test)]
 use tokio::net::UdpSocket;
@@ -135,6 +136,7 @@ pub fn spawn(
     mut lease: PortLease,
     remote: Option<(SocketAddr, Codec, Option<u8>)>,
     cfg: MediaConfig,
+    metrics: MediaMetrics,
 ) -> io::Result<MediaHandle> {
     let runtime = tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
     socket.set_nonblocking(true)?;
@@ -159,7 +161,7 @@ pub fn spawn(
     };
     let (cmd_tx, cmd_rx) = mpsc::channel(16);
     let (ev_tx, ev_rx) = mpsc::channel(64);
-    let stats = Arc::new(MediaStats::default());
+    let stats = Arc::new(MediaStats::new(metrics));
     // Outgoing RTP is paced by the shared pacing threads (see `pacer`).
     let out = Stream::new(Arc::clone(&socket), ev_tx.clone(), Arc::clone(&stats));
     let mut session = Session::new(socket, out, lease, cfg, ev_tx, Arc::clone(&stats));
@@ -502,17 +504,16 @@ impl Session {
     }
 
     fn digit(&mut self, key: char, source: DtmfSource) {
-        let counter = match source {
-            DtmfSource::Inband => &DTMF_INBAND,
-            _ => &DTMF_DIGITS,
+        match source {
+            DtmfSource::Inband => self.stats.all.inband_digits.inc(),
+            _ => self.stats.all.rfc4733_digits.inc(),
         };
-        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.emit(MediaEvent::Digit(Digit { key, source }));
     }
 
     fn media_timeout(&mut self) {
         self.timed_out = true;
-        MEDIA_TIMEOUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats.all.media_timeouts.inc();
         tracing::info!(timeout = ?self.cfg.media_timeout, "no RTP or RTCP from caller");
         self.emit(MediaEvent::MediaTimeout);
     }

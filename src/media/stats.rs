@@ -1,46 +1,40 @@
-//! Packet counters for the metrics endpoint.
+//! Packet counters of one call, shown per call by the media task's owner;
+//! each also adds to the daemon-wide counters it was given.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// RTP packets received from callers, all calls.
-pub static RTP_PACKETS_IN: AtomicU64 = AtomicU64::new(0);
-/// RTP packets sent to callers, all calls.
-pub static RTP_PACKETS_OUT: AtomicU64 = AtomicU64::new(0);
-/// Datagrams dropped: not RTP, unexpected payload type, or wrong source.
-pub static RTP_PACKETS_IGNORED: AtomicU64 = AtomicU64::new(0);
-/// RFC 4733 digits detected, all calls.
-pub static DTMF_DIGITS: AtomicU64 = AtomicU64::new(0);
-/// Key tones detected in callers' audio, all calls.
-pub static DTMF_INBAND: AtomicU64 = AtomicU64::new(0);
-/// Calls on which the caller's RTP never arrived or stopped.
-pub static MEDIA_TIMEOUTS: AtomicU64 = AtomicU64::new(0);
-/// Recorded comments stored with their rating.
-pub static COMMENTS_STORED: AtomicU64 = AtomicU64::new(0);
-/// Comments a caller spoke that could not be kept (directory, disk, store).
-pub static COMMENTS_DROPPED: AtomicU64 = AtomicU64::new(0);
+use crate::metrics::MediaMetrics;
 
-/// Counters of one call; the global ones are updated alongside.
+/// Counters of one call; the daemon-wide ones in `all` are updated alongside.
 #[derive(Debug, Default)]
 pub struct MediaStats {
     pub packets_in: AtomicU64,
     pub packets_out: AtomicU64,
     pub packets_ignored: AtomicU64,
+    pub(crate) all: MediaMetrics,
 }
 
 impl MediaStats {
+    pub fn new(all: MediaMetrics) -> MediaStats {
+        MediaStats {
+            all,
+            ..MediaStats::default()
+        }
+    }
+
     pub(crate) fn count_in(&self) {
         self.packets_in.fetch_add(1, Ordering::Relaxed);
-        RTP_PACKETS_IN.fetch_add(1, Ordering::Relaxed);
+        self.all.rtp_in.inc();
     }
 
     pub(crate) fn count_out(&self) {
         self.packets_out.fetch_add(1, Ordering::Relaxed);
-        RTP_PACKETS_OUT.fetch_add(1, Ordering::Relaxed);
+        self.all.rtp_out.inc();
     }
 
     pub(crate) fn count_ignored(&self) {
         self.packets_ignored.fetch_add(1, Ordering::Relaxed);
-        RTP_PACKETS_IGNORED.fetch_add(1, Ordering::Relaxed);
+        self.all.rtp_ignored.inc();
     }
 
     pub fn packets_in(&self) -> u64 {

@@ -17,11 +17,11 @@ use super::build::{self, ALLOW, SUPPORTED};
 use super::dialog::{Dialogs, IncomingCall};
 use super::headers::{salvage_for_400, CoreHeaders, Invalid, TopVia};
 use super::message::{self, Message, StartLine};
-use super::stats::SipStats;
 use super::timers::Timers;
 use super::transaction::{Arrival, ClientTransactions, ServerTransactions, TxKey};
 use super::transport::{Flow, Inbound, Transport};
 use crate::media::ports::PortAllocator;
+use crate::metrics::SipMetrics;
 
 /// Settings the SIP layer needs.
 #[derive(Clone, Debug)]
@@ -70,7 +70,7 @@ pub(super) struct Inner {
     pub session_ids: AtomicU64,
     /// Replaced on configuration reload.
     pub allowed: std::sync::RwLock<Vec<IpNet>>,
-    pub stats: SipStats,
+    pub stats: SipMetrics,
 }
 
 impl Endpoint {
@@ -79,17 +79,17 @@ impl Endpoint {
         settings: SipSettings,
         ports: PortAllocator,
         new_calls: mpsc::Sender<IncomingCall>,
+        stats: SipMetrics,
     ) -> Endpoint {
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(1);
-        let stats = SipStats;
         let timers = settings.timers;
         Endpoint {
             inner: Arc::new(Inner {
-                server: ServerTransactions::new(transport.clone(), timers, stats),
-                client: ClientTransactions::new(transport.clone(), timers, stats),
+                server: ServerTransactions::new(transport.clone(), timers, stats.clone()),
+                client: ClientTransactions::new(transport.clone(), timers, stats.clone()),
                 transport,
                 allowed: std::sync::RwLock::new(settings.allowed_networks.clone()),
                 settings,
@@ -135,7 +135,7 @@ impl Endpoint {
     }
 
     async fn handle(&self, inbound: Inbound) {
-        let stats = self.inner.stats;
+        let stats = &self.inner.stats;
         let msg = match message::parse(&inbound.data, inbound.flow.is_udp()) {
             Ok(m) => m,
             Err(e) => {

@@ -12,7 +12,6 @@
 //!   `sdp`: offer/answer for one audio stream.
 //! - `endpoint`: the router on top; `invite` takes or refuses new calls and
 //!   CANCEL, `in_dialog` handles requests within a call and our BYE.
-//! - `stats`: the counters /metrics shows.
 
 pub mod build;
 pub mod dialog;
@@ -23,7 +22,6 @@ mod invite;
 pub mod message;
 pub mod retransmit;
 pub mod sdp;
-pub mod stats;
 pub mod timers;
 pub mod transaction;
 pub mod transport;

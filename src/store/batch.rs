@@ -92,7 +92,7 @@ impl Store {
         }
         .await;
         let took = started.elapsed();
-        crate::metrics_hist::DB_WRITE.observe(took);
+        self.observe_write(took);
         let (any, began, written) = result?;
         if took >= SLOW_WRITE && slow_write_log_due() {
             // Where the time went: waiting for a connection (and, on

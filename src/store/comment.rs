@@ -110,7 +110,7 @@ impl Store {
             Ok::<bool, StoreError>(inserted == 1)
         }
         .await;
-        crate::metrics_hist::DB_WRITE.observe(started.elapsed());
+        self.observe_write(started.elapsed());
         if result? {
             self.announce();
         }

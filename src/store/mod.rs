@@ -29,10 +29,12 @@ mod webhook;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sqlx::AnyPool;
 use tokio::sync::watch;
+
+use crate::metrics::Latency;
 
 pub use backup::backup_sqlite;
 pub use batch::Grouped;
@@ -61,6 +63,9 @@ pub struct Store {
     group: batch::GroupQueue,
     /// Held by every clone: the WAL checkpoint task stops with the last one.
     _alive: Arc<()>,
+    /// Where write transactions' times go, for /metrics; shared by every
+    /// clone, set once by the daemon.
+    db_write: Arc<OnceLock<Latency>>,
 }
 
 impl Store {
@@ -84,7 +89,20 @@ impl Store {
             events: Arc::new(watch::Sender::new(0)),
             group: Default::default(),
             _alive: alive,
+            db_write: Arc::default(),
         })
+    }
+
+    /// Times write transactions, of this store and every clone of it, into
+    /// `db_write` (the daemon's histogram). Only the first call counts.
+    pub fn record_metrics(&self, db_write: Latency) {
+        let _ = self.db_write.set(db_write);
+    }
+
+    fn observe_write(&self, took: std::time::Duration) {
+        if let Some(h) = self.db_write.get() {
+            h.observe(took);
+        }
     }
 
     /// Which database this store talks to.

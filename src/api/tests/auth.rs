@@ -217,7 +217,14 @@ async fn metrics_access_is_configurable() {
         StatusCode::NOT_FOUND
     );
 
-    let read = start().await;
+    // Wired as the daemon wires them: the store times its writes into the
+    // registry /metrics shows.
+    let metrics = crate::metrics::Metrics::new();
+    let read = serve(|st| {
+        st.record_metrics(metrics.db_write.clone());
+        ApiState::new(st).with_metrics_registry(metrics.registry.clone())
+    })
+    .await;
     assert_eq!(
         read.raw(Method::GET, "/metrics", &[]).await.status(),
         StatusCode::OK

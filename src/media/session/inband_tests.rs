@@ -116,7 +116,14 @@ fn start(
         inband,
         ..MediaConfig::default()
     };
-    spawn(socket, lease, Some((caller_addr, codec, dtmf_pt)), cfg).expect("spawn")
+    spawn(
+        socket,
+        lease,
+        Some((caller_addr, codec, dtmf_pt)),
+        cfg,
+        Default::default(),
+    )
+    .expect("spawn")
 }
 
 /// Digits reported until `quiet` passes without one.

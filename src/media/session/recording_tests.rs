@@ -45,7 +45,7 @@ async fn recording(pool: &PortAllocator, codec: Codec) -> Setup {
         media_timeout: Duration::from_secs(60),
         ..MediaConfig::default()
     };
-    let h = spawn(socket, lease, Some(remote), cfg).expect("spawn");
+    let h = spawn(socket, lease, Some(remote), cfg, Default::default()).expect("spawn");
     let dir = tempfile::tempdir().expect("tempdir");
     let (done, result) = oneshot::channel();
     h.commands

@@ -20,7 +20,7 @@ fn start(
     cfg: MediaConfig,
 ) -> MediaHandle {
     let (lease, socket) = pool.allocate(LOCAL).expect("port");
-    spawn(socket, lease, remote, cfg).expect("spawn")
+    spawn(socket, lease, remote, cfg, Default::default()).expect("spawn")
 }
 
 fn cfg() -> MediaConfig {
@@ -593,7 +593,7 @@ async fn dropping_the_handle_frees_the_ports() {
 fn spawn_outside_runtime_is_an_error() {
     let pool = pool();
     let (lease, socket) = pool.allocate(LOCAL).expect("port");
-    let err = spawn(socket, lease, None, cfg()).expect_err("no runtime");
+    let err = spawn(socket, lease, None, cfg(), Default::default()).expect_err("no runtime");
     assert_eq!(err.kind(), io::ErrorKind::Other);
     assert_eq!(pool.in_use(), 0);
 }

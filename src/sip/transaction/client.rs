@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use tokio::sync::oneshot;
 
+use crate::metrics::SipMetrics;
 use crate::sip::retransmit;
-use crate::sip::stats::SipStats;
 use crate::sip::timers::Timers;
 use crate::sip::transport::{Flow, Transport};
 
@@ -19,11 +19,11 @@ pub struct ClientTransactions {
     waiting: Arc<Mutex<HashMap<String, oneshot::Sender<u16>>>>,
     transport: Transport,
     timers: Timers,
-    stats: SipStats,
+    stats: SipMetrics,
 }
 
 impl ClientTransactions {
-    pub fn new(transport: Transport, timers: Timers, stats: SipStats) -> ClientTransactions {
+    pub fn new(transport: Transport, timers: Timers, stats: SipMetrics) -> ClientTransactions {
         ClientTransactions {
             waiting: Arc::default(),
             transport,

@@ -10,9 +10,9 @@ use bytes::Bytes;
 use tokio::sync::Notify;
 
 use super::TxKey;
+use crate::metrics::SipMetrics;
 use crate::sip::dialog::DialogKey;
 use crate::sip::retransmit;
-use crate::sip::stats::SipStats;
 use crate::sip::timers::Timers;
 use crate::sip::transport::{Flow, Transport};
 
@@ -111,11 +111,11 @@ pub struct ServerTransactions {
     map: Arc<Mutex<HashMap<TxKey, ServerTx>>>,
     transport: Transport,
     timers: Timers,
-    stats: SipStats,
+    stats: SipMetrics,
 }
 
 impl ServerTransactions {
-    pub fn new(transport: Transport, timers: Timers, stats: SipStats) -> ServerTransactions {
+    pub fn new(transport: Transport, timers: Timers, stats: SipMetrics) -> ServerTransactions {
         ServerTransactions {
             map: Arc::default(),
             transport,
