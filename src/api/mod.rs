@@ -12,6 +12,7 @@ mod auth;
 mod buckets;
 mod comment;
 mod counts;
+mod dashboard;
 mod dispatch;
 mod error;
 mod etag;
@@ -103,6 +104,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(admin)
         .merge(metrics)
         .merge(prompts::routes(state.clone()))
+        .merge(dashboard::routes())
         .fallback(fallback::not_found)
         .method_not_allowed_fallback(fallback::method_not_allowed)
         .layer(from_fn(etag::fill))

@@ -11,6 +11,7 @@ use super::{router, ApiState};
 mod auth;
 mod comments;
 mod conditional;
+mod dashboard;
 mod events;
 mod export;
 mod follow_up;
