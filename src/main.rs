@@ -80,7 +80,7 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     store.record_metrics(metrics.db_write.clone());
     // Before any call: leftovers of a crash are recovered, never served.
     smileyd::comment::recover(&store, &config.recordings_dir).await;
-    let (transport, inbound) = Transport::bind(config.sip_listen)
+    let (transport, inbound) = Transport::bind(config.sip_listen, config.connections)
         .await
         .map_err(|e| anyhow::anyhow!("sip_listen {}: {e}", config.sip_listen))?;
     let ports = PortAllocator::new(config.rtp_ports.0, config.rtp_ports.1);

@@ -112,6 +112,11 @@ pub(super) struct SipFile {
     /// Checked in `load`: toml gives no line for an element's own error.
     pub allowed_networks: Option<Vec<Spanned<String>>>,
     pub answer_delay_ms: Option<u64>,
+    pub max_connections: Option<Bounded<1, 1_000_000>>,
+    pub max_connections_per_source: Option<Bounded<1, 1_000_000>>,
+    pub connection_idle_secs: Option<Bounded<1, 86_400>>,
+    pub max_message_bytes: Option<Bounded<1024, 65_536>>,
+    pub message_timeout_ms: Option<Bounded<100, 600_000>>,
 }
 
 #[derive(Deserialize, Debug, Default)]

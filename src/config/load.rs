@@ -15,6 +15,7 @@ use super::file::{FileConfig, FileText, SurveyFile, WebhookFile};
 use super::types::{Bounded, Keys, Language, ListenAddr, Network, PortRange, PublicIp};
 use super::{Config, ConfigError, SurveyConfig, WebhookConfig, DEFAULT_ALLOWED};
 use crate::model::is_token;
+use crate::sip::connection::ConnectionLimits;
 use crate::sources::{HeaderName, Source, SourceSpec};
 use crate::survey::{CommentPolicy, Scale, ScaleKind, SurveySettings};
 
@@ -171,6 +172,7 @@ impl Config {
                 .map_or(Duration::from_millis(500), Bounded::millis),
             allowed_networks,
             answer_delay: Duration::from_millis(file.sip.answer_delay_ms.unwrap_or(0)),
+            connections: connection_limits(&file.sip),
             symmetric_rtp: file.media.symmetric_rtp.unwrap_or(true),
             media_timeout: file
                 .media
@@ -205,6 +207,27 @@ impl Config {
                 statement_timeout: file.database.statement_timeout_ms.map(Bounded::millis),
             },
         })
+    }
+}
+
+/// The bounds on stream connections: [sip] over the defaults.
+fn connection_limits(sip: &super::file::SipFile) -> ConnectionLimits {
+    let d = ConnectionLimits::default();
+    ConnectionLimits {
+        max_total: sip
+            .max_connections
+            .map_or(d.max_total, |n| n.get() as usize),
+        max_per_source: sip
+            .max_connections_per_source
+            .map_or(d.max_per_source, |n| n.get() as usize),
+        idle: sip.connection_idle_secs.map_or(d.idle, Bounded::secs),
+        max_message: sip
+            .max_message_bytes
+            .map_or(d.max_message, |n| n.get() as usize),
+        message_time: sip
+            .message_timeout_ms
+            .map_or(d.message_time, Bounded::millis),
+        handshake_time: d.handshake_time,
     }
 }
 

@@ -65,6 +65,8 @@ pub struct Config {
     pub t1: Duration,
     pub allowed_networks: Vec<IpNet>,
     pub answer_delay: Duration,
+    /// Bounds on TCP and TLS connections ([sip]).
+    pub connections: crate::sip::connection::ConnectionLimits,
     pub symmetric_rtp: bool,
     pub media_timeout: Duration,
     pub max_call: Duration,

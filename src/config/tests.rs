@@ -360,3 +360,29 @@ fn dtmf_inband() {
         "{e}"
     );
 }
+
+#[test]
+fn connection_bounds() {
+    let c = load_str("").unwrap();
+    assert_eq!(
+        c.connections,
+        crate::sip::connection::ConnectionLimits::default()
+    );
+    let c = load_str(
+        "[sip]\nmax_connections = 10\nmax_connections_per_source = 3\nconnection_idle_secs = 60\nmax_message_bytes = 8192\nmessage_timeout_ms = 2500\n",
+    )
+    .unwrap();
+    assert_eq!(c.connections.max_total, 10);
+    assert_eq!(c.connections.max_per_source, 3);
+    assert_eq!(c.connections.idle, Duration::from_secs(60));
+    assert_eq!(c.connections.max_message, 8192);
+    assert_eq!(c.connections.message_time, Duration::from_millis(2500));
+    assert_eq!(
+        error_of("[sip]\nmax_message_bytes = 100000\n"),
+        "FILE: line 2: sip.max_message_bytes: must be between 1024 and 65536"
+    );
+    assert_eq!(
+        error_of("[sip]\nmax_connections = 0\n"),
+        "FILE: line 2: sip.max_connections: must be between 1 and 1000000"
+    );
+}

@@ -1,6 +1,7 @@
 //! SIP for a user agent server, in layers, each in its own file:
 //!
-//! - `transport`: UDP and TCP on one port, stream framing (RFC 3261 §18).
+//! - `transport`: UDP and TCP on one port (RFC 3261 §18); `connection`:
+//!   stream framing, CRLF keep-alives and the bounds on each connection.
 //! - `message`: the tolerant parser real peers need (compact and folded
 //!   headers, bare LF, odd spacing); it keeps the start line and header
 //!   values as text. `headers` then checks a request once and parses the
@@ -14,6 +15,7 @@
 //!   CANCEL, `in_dialog` handles requests within a call and our BYE.
 
 pub mod build;
+pub mod connection;
 pub mod dialog;
 pub mod endpoint;
 pub mod headers;

@@ -68,6 +68,8 @@ pub struct Settings {
     pub allowed_networks: Vec<String>,
     /// sip.answer_delay_ms (ring time before the 200); written only when set.
     pub answer_delay_ms: Option<u64>,
+    /// Appended verbatim to the [sip] table.
+    pub sip_toml: String,
     /// Appended verbatim to the config file.
     pub extra_toml: String,
 }
@@ -96,6 +98,7 @@ impl Default for Settings {
             .map(|s| s.to_string())
             .collect(),
             answer_delay_ms: None,
+            sip_toml: String::new(),
             extra_toml: String::new(),
         }
     }
@@ -124,6 +127,7 @@ max_call_secs = {}
 [sip]
 t1_ms = {}
 allowed_networks = [{}]{}
+{}
 
 [headers]
 agent = "X-Agent-Id"
@@ -144,6 +148,7 @@ original_call_id = "X-Original-Call-Id"
             self.answer_delay_ms
                 .map(|ms| format!("\nanswer_delay_ms = {ms}"))
                 .unwrap_or_default(),
+            self.sip_toml,
             self.extra_toml
         )
     }
