@@ -150,9 +150,30 @@ async function main() {
     const page = await admin.newPage();
     watch(page);
 
-    // Sign in.
+    // Sign in. The first load also shows how the page and its files are served.
+    const served = [];
+    const onResponse = (r) => served.push(r);
+    page.on('response', onResponse);
     await page.goto(`${BASE}/`);
     await ready(page, 'signin');
+    page.off('response', onResponse);
+    const html = served.find((r) => new URL(r.url()).pathname === '/');
+    const csp = (await html.allHeaders())['content-security-policy'] || '';
+    must(/script-src 'self'(;|$)/.test(csp) && !csp.includes('unsafe-'), `the page's Content-Security-Policy is "${csp}"`);
+    must((await html.allHeaders()).etag, 'the page has no ETag');
+    const assets = served.filter((r) => new URL(r.url()).pathname.startsWith('/assets/'));
+    must(assets.length >= 4, `the page loaded ${assets.length} files from /assets/`);
+    for (const a of assets) {
+      const hd = await a.allHeaders();
+      must(/\/assets\/[a-z]+\.[0-9a-f]{10}\.[a-z]+$/.test(a.url()), `${a.url()} is not named by its hash`);
+      must(/immutable/.test(hd['cache-control'] || ''), `${a.url()} is served with Cache-Control "${hd['cache-control']}"`);
+      must(/^(br|gzip)$/.test(hd['content-encoding'] || '') || !/(javascript|css|svg)/.test(hd['content-type']), `${a.url()} is not compressed`);
+    }
+    const bytes = await page.evaluate(() => performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))
+      .filter((e) => { const u = new URL(e.name); return u.pathname === '/' || u.pathname.startsWith('/assets/'); })
+      .reduce((a, e) => a + e.encodedBodySize, 0));
+    must(bytes > 0 && bytes < 300 * 1024, `the page and its files are ${bytes} bytes compressed`);
+    pass(`the page carries a strict CSP and an ETag; its ${assets.length} files have hashed names, are cached for good and come compressed: ${(bytes / 1024).toFixed(1)} KB in all`);
     await shot(page, 'signin');
     await page.fill('#token', 'smileyd_0000');
     await page.click('form button[type="submit"]');
@@ -225,12 +246,24 @@ async function main() {
     const agents = await apiGet(`/api/v1/agents?survey=smiley&min_responses=1&from=${encodeURIComponent(new Date(Date.now() - 30 * 86400000).toISOString())}`);
     const rows = await page.locator('#league tbody tr[data-name]').count();
     must(rows === agents.body.items.length && rows >= 2, `the league lists ${rows} agents, the API ${agents.body.items.length}`);
+    const names = () => page.locator('#league tbody tr[data-name]').evaluateAll((trs) => trs.map((tr) => tr.dataset.name));
+    await page.locator('#league thead button', { hasText: 'Agent' }).click();
+    const byName = await names();
+    must(JSON.stringify(byName) === JSON.stringify([...byName].sort((a, b) => a.localeCompare(b, 'en'))), `sorted by name the league reads ${byName}`);
+    must((await page.locator('#league thead th[aria-sort="ascending"]').textContent()).includes('Agent'), 'the name column is not marked as sorted');
+    await page.locator('#league thead button', { hasText: 'Agent' }).click();
+    must(JSON.stringify(await names()) === JSON.stringify([...byName].reverse()), 'a second click does not reverse the order');
     await shot(page, 'agents');
+    const most = Math.max(...agents.body.items.map((a) => a.total));
+    await page.goto(`${BASE}/agents?min=${most + 1}`);
+    await ready(page, 'agents');
+    must(await page.locator('#league tbody tr[data-name]').count() === 0, `with at least ${most + 1} answers the league still lists agents`);
+    must(await page.locator('.empty[role="note"]').count() === 1, 'an empty league does not say what to do');
     await page.goto(`${BASE}/queues?min=1`);
     await ready(page, 'queues');
     must(await page.locator('#league tbody tr[data-name]').count() >= 1, 'no queues listed');
     await shot(page, 'queues');
-    pass(`the agents league lists the same ${rows} agents as the API; queues are listed`);
+    pass(`the agents league lists the same ${rows} agents as the API, sorts by a column heading either way and leaves out those under min_responses; queues are listed`);
 
     // The comments inbox: newest unhappy first; following one up sticks.
     await page.goto(`${BASE}/comments?survey=comment`);
@@ -256,6 +289,12 @@ async function main() {
     const stored = await apiGet(`/api/v1/measurements/${sad.id}`);
     const f = stored.body.follow_up;
     must(f && f.by === 'lead-admin' && f.note === note && f.via === 'token', `the API shows follow_up ${JSON.stringify(f)}`);
+    await page.goto(`${BASE}/comments?survey=comment&all=1`);
+    await ready(page, 'comments');
+    const happyItem = page.locator(`article.comment[data-id="${happy.id}"]`);
+    await happyItem.locator('button[type="submit"]').click();
+    await page.waitForSelector(`article.comment[data-id="${happy.id}"] .done-by`);
+    must(!/\b(null|undefined|NaN)\b/.test(await happyItem.textContent()), `a follow-up without a note reads "${await happyItem.textContent()}"`);
     pass('the inbox lists the unhappy comment first; marking it followed up survives a reload and shows in the API (by lead-admin)');
 
     // Prompts: an upload from the page reaches the next call; a bad one is refused and changes nothing.
@@ -308,17 +347,36 @@ async function main() {
     const svText = sv.text;
     const svWant = new Intl.NumberFormat('sv', { style: 'percent', maximumFractionDigits: 1 }).format(svSat.body.happy_pct / 100);
     must(svText.replace(/\s/g, ' ') === svWant.replace(/\s/g, ' '), `Swedish figure "${svText}", expected "${svWant}"`);
+    const missing = await page.evaluate(() => {
+      const m = window.SMILEYD_MESSAGES;
+      return Object.keys(m.en).filter((k) => !(k in m.sv));
+    });
+    must(missing.length === 0, `the Swedish catalogue lacks ${missing.join(', ')}`);
+    const swede = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'sv-SE' });
+    await swede.addCookies([{ name: 'smileyd_token', value: READ, url: BASE, httpOnly: true, sameSite: 'Strict' }]);
+    const spage = await swede.newPage();
+    await spage.goto(`${BASE}/`);
+    await ready(spage, 'overview');
+    must(await spage.evaluate(() => document.documentElement.lang) === 'sv' && (await spage.textContent('#nav')).includes('Översikt'), 'a Swedish browser does not get Swedish');
+    await swede.close();
     const phone = await admin.newPage();
     await phone.setViewportSize({ width: 390, height: 844 });
     watch(phone);
-    await phone.goto(`${BASE}/comments?survey=comment&done=1`);
-    await ready(phone, 'comments');
-    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    must(overflow <= 0, `on a phone the page is ${overflow} px wider than the screen`);
+    for (const [path, id] of [['/', 'overview'], ['/agents?min=1', 'agents'], [`/agents/${encodeURIComponent(AGENT_SAD)}?survey=comment`, 'agents'],
+      ['/queues?min=1', 'queues'], ['/prompts', 'prompts'], ['/deliveries', 'deliveries'], ['/comments?survey=comment&done=1', 'comments']]) {
+      await phone.goto(BASE + path);
+      await ready(phone, id);
+      const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      must(overflow <= 0, `on a phone ${path} is ${overflow} px wider than the screen`);
+      if (id === 'overview') {
+        const small = await phone.locator('.chart svg text').evaluateAll((ts) => Math.min(...ts.map((x) => x.getBoundingClientRect().height)));
+        must(small >= 10, `on a phone the chart's text is ${small} px high`);
+      }
+    }
     await shot(phone, 'phone-sv', true);
     await phone.close();
     await page.selectOption('#lang', 'en');
-    pass(`the language switch turns the page Swedish (${svWant}); a phone-width page does not scroll sideways`);
+    pass(`a Swedish browser gets Swedish, the switch turns the page Swedish (${svWant}), every English text has a Swedish one; on a phone's width no page scrolls sideways and the chart's text stays readable`);
 
     // A read token sees no admin controls, and the server refuses forged admin requests.
     const reader = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-US' });
@@ -338,6 +396,11 @@ async function main() {
     must(forged.every((s) => s === 403), `forged admin requests with the read cookie got ${forged}`);
     await shot(rpage, 'read-only');
     pass(`a read token sees no admin controls; forged admin requests from its page get ${forged.join(', ')}`);
+    await rpage.click('#signout');
+    await ready(rpage, 'signin');
+    must(!(await reader.cookies()).some((c) => c.name === 'smileyd_token'), 'the cookie outlives signing out');
+    must(await rpage.evaluate(async () => (await fetch('/api/v1/satisfaction')).status) === 401, 'after signing out the API still answers the page');
+    pass('signing out removes the cookie and the page is back at sign-in');
     await reader.close();
 
     // Contrast, labels, names: axe-core's WCAG 2.1 A/AA rules on every page.
@@ -347,17 +410,25 @@ async function main() {
     const apage = await audit.newPage();
     const audited = [];
     for (const [path, id] of [['/', 'overview'], ['/agents?min=1', 'agents'], [`/agents/${encodeURIComponent(AGENT_SAD)}?survey=comment`, 'agents'],
-      ['/queues?min=1', 'queues'], ['/comments?survey=comment&done=1', 'comments'], ['/prompts?language=en', 'prompts'], ['/deliveries', 'deliveries']]) {
+      ['/queues?min=1', 'queues'], ['/comments?survey=comment&done=1', 'comments'], ['/comments?survey=smiley', 'comments'],
+      ['/prompts?language=en', 'prompts'], ['/deliveries', 'deliveries']]) {
       await apage.goto(BASE + path);
       await ready(apage, id);
       await apage.addScriptTag({ content: axe });
       const result = await apage.evaluate(() => window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }));
       const v = result.violations.map((x) => `${x.id}: ${x.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`);
       must(v.length === 0, `${path}: WCAG violations: ${v.join('; ')}`);
+      const odd = (await apage.textContent('main')).match(/\b(null|undefined|NaN|\[object Object\])\b/);
+      must(!odd, `${path}: the page shows "${odd && odd[0]}"`);
+      if (path === '/comments?survey=smiley') {
+        // A survey that never offers comments: the inbox says how to turn them on.
+        const how = await apage.locator('.empty[role="note"] pre').textContent();
+        must(how.includes('[surveys.smiley]') && how.includes('comment = "on_unhappy"'), `the empty inbox of a survey without comments says "${how}"`);
+      }
       audited.push(path.split('?')[0]);
     }
     await audit.close();
-    pass(`axe-core finds no WCAG 2.1 A/AA violation (contrast included) on ${audited.length} pages`);
+    pass(`axe-core finds no WCAG 2.1 A/AA violation (contrast included) on ${audited.length} pages, and none shows null, undefined or NaN; an inbox without comments says how to turn them on`);
 
     // Keyboard: the skip link first, then the menu; the skip link moves focus.
     await page.goto(`${BASE}/`);

@@ -50,12 +50,23 @@
     return s;
   }
 
-  const numberFormat = (opts) => new Intl.NumberFormat(lang, opts);
+  // Numbers and dates follow the browser's own locale when it is in the
+  // language shown (en-GB: 6 Dec 2026, 14:05; en-US: Dec 6, 2026, 2:05 PM),
+  // else the language's default.
+  function formatLocale() {
+    for (const l of navigator.languages || [navigator.language || 'en']) {
+      if (String(l).toLowerCase().split('-')[0] === lang) {
+        try { return Intl.getCanonicalLocales(l)[0]; } catch (e) { /* not a locale */ }
+      }
+    }
+    return lang;
+  }
+  const numberFormat = (opts) => new Intl.NumberFormat(formatLocale(), opts);
   const fmtInt = (n) => numberFormat().format(n);
   const fmtPct = (v) => (v == null ? '–' : numberFormat({ style: 'percent', maximumFractionDigits: 1 }).format(v / 100));
   const fmtNps = (v) => (v == null ? '–' : numberFormat({ maximumFractionDigits: 1, signDisplay: 'exceptZero' }).format(v));
   const fmtFigure = (kind, v) => (kind === 'nps' ? fmtNps(v) : fmtPct(v));
-  const fmtTime = (iso) => new Intl.DateTimeFormat(lang, { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(iso));
+  const fmtTime = (iso) => new Intl.DateTimeFormat(formatLocale(), { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(iso));
   function fmtDuration(ms) {
     const s = Math.round(ms / 1000);
     return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
@@ -194,8 +205,10 @@
     return t(m.kind === 'csat' ? 'rating.csat' : 'rating.nps', { score: m.score });
   }
 
+  // No figure: a dash in a table cell; nothing beside a big figure, which
+  // shows its own dash.
   function face(mood, label, big) {
-    if (!mood) return h('span', { class: 'muted' }, '–');
+    if (!mood) return big ? null : h('span', { class: 'muted' }, '–');
     return svg('svg', { class: `face face-${mood}${big ? ' big' : ''}`, role: 'img', 'aria-label': label, focusable: 'false' },
       svg('title', {}, label),
       svg('use', { href: `#face-${mood}` }));
@@ -373,6 +386,7 @@
   async function render() {
     const main = $('main');
     const id = ++renderCount;
+    redraws = [];
     document.body.removeAttribute('data-ready');
     view = { id };
     document.documentElement.lang = lang;
@@ -380,7 +394,7 @@
       renderHeader(null);
       document.title = `${t('signin.title')} · smileyd`;
       main.replaceChildren(signInPage());
-      document.body.dataset.ready = 'signin';
+      markReady('signin');
       return;
     }
     const path = location.pathname;
@@ -391,13 +405,13 @@
     main.replaceChildren(body);
     if (!page) {
       body.append(h('h1', {}, t('notfound.title')), h('p', {}, h('a', { href: '/', 'data-nav': true }, t('notfound.back'))));
-      document.body.dataset.ready = 'notfound';
+      markReady('notfound');
       return;
     }
     if (page.admin && !isAdmin()) {
       document.title = `${t(`nav.${page.nav}`)} · smileyd`;
       body.append(h('h1', {}, t(`nav.${page.nav}`)), h('p', { class: 'notice warn', role: 'alert' }, t('err.admin_only')));
-      document.body.dataset.ready = page.nav;
+      markReady(page.nav);
       return;
     }
     document.title = `${t(`nav.${page.nav}`)} · smileyd`;
@@ -407,10 +421,26 @@
       if (id !== renderCount) return;
       body.append(h('p', { class: 'notice warn', role: 'alert' }, t('err.generic', { message: e.message })));
     }
-    if (id === renderCount) document.body.dataset.ready = page.nav;
+    if (id === renderCount) markReady(page.nav);
   }
 
   const stale = (v) => v !== view;
+
+  // Drawings that depend on the page's width (the trend charts), redrawn
+  // when the window is resized or a phone turned; emptied on each render.
+  let redraws = [];
+  let resizeTimer = null;
+  window.addEventListener('resize', () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => redraws.forEach((f) => f()), 150);
+  });
+
+  // The page has drawn its data: body[data-ready] for the tests, and a
+  // performance mark for the speed measurements (bench/dashboard.sh).
+  function markReady(id) {
+    document.body.dataset.ready = id;
+    if (performance.mark) performance.mark(`smileyd:ready:${id}`);
+  }
 
   // ---- sign-in ------------------------------------------------------------
 
@@ -451,8 +481,10 @@
 
   // ---- shared pieces ------------------------------------------------------
 
+  // Nothing (an empty fragment, which a DOM append leaves out) when there
+  // is only one survey.
   function surveySwitch() {
-    if (!catalog || catalog.items.length < 2) return null;
+    if (!catalog || catalog.items.length < 2) return document.createDocumentFragment();
     const cur = currentSurvey();
     return h('div', { class: 'controls' },
       h('div', { role: 'group', 'aria-label': t('survey.label') },
@@ -486,9 +518,11 @@
       h('p', { class: 'muted' }, t('empty.ratings.more')));
   }
 
-  // A bar per bucket for the answers and a line for the scale's figure.
-  function trendChart(series, kind) {
-    const W = 720;
+  // A bar per bucket for the answers and a line for the scale's figure,
+  // drawn at the width it is shown (in CSS pixels), so that its text stays
+  // readable on a phone instead of shrinking with the picture.
+  function trendChart(series, kind, width) {
+    const W = Math.round(Math.max(280, width || 720));
     const H = 220;
     const pad = { l: 44, r: 44, t: 12, b: 28 };
     const items = series.items;
@@ -499,7 +533,7 @@
     const x = (i) => pad.l + i * bw + bw / 2;
     const yFig = (v) => pad.t + (H - pad.t - pad.b) * (1 - (v - lo) / (hi - lo));
     const yCount = (c) => pad.t + (H - pad.t - pad.b) * (1 - c / maxTotal);
-    const bucketFmt = new Intl.DateTimeFormat(lang, series.bucket === 'hour' ? { hour: '2-digit', minute: '2-digit' } : { month: 'short', day: 'numeric' });
+    const bucketFmt = new Intl.DateTimeFormat(formatLocale(), series.bucket === 'hour' ? { hour: '2-digit', minute: '2-digit' } : { month: 'short', day: 'numeric' });
     const label = (p) => bucketFmt.format(new Date(p.start));
     const g = svg('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': uid('chart') });
     const titleId = g.getAttribute('aria-labelledby');
@@ -527,7 +561,7 @@
       g.append(svg('circle', { class: 'dot', cx: x(i), cy: yFig(v), r: 2.5 }));
     });
     if (d) g.append(svg('path', { class: 'line', d }));
-    const every = Math.max(1, Math.ceil(items.length / 8));
+    const every = Math.max(1, Math.ceil(items.length / Math.max(2, Math.floor((W - pad.l - pad.r) / 80))));
     items.forEach((p, i) => {
       if (i % every === 0) g.append(svg('text', { x: x(i), y: H - 8, 'text-anchor': 'middle' }, label(p)));
     });
@@ -545,11 +579,20 @@
     const holder = h('div', {});
     const id = uid('bucket');
     let bucket = 'day';
-    const load = async () => {
-      const series = await api(`/api/v1/timeseries${query({ ...params, bucket, tz: TZ })}`);
-      holder.replaceChildren(trendChart(series, kind),
+    let series = null;
+    let drawnWidth = 0;
+    // The chart's border and padding: 2 × (1 px + .5rem).
+    const width = () => Math.max(0, holder.clientWidth - 18);
+    const draw = () => {
+      drawnWidth = width();
+      holder.replaceChildren(trendChart(series, kind, drawnWidth),
         h('p', { class: 'downloads' }, csvLink('/api/v1/timeseries', { ...params, bucket, tz: TZ })));
     };
+    const load = async () => {
+      series = await api(`/api/v1/timeseries${query({ ...params, bucket, tz: TZ })}`);
+      draw();
+    };
+    redraws.push(() => { if (series && Math.abs(width() - drawnWidth) > 8) draw(); });
     wrap.append(
       h('h2', { id: 'trend-title' }, t('trend.title')),
       h('div', { class: 'controls' }, h('label', { for: id }, t('trend.bucket'),
@@ -600,7 +643,7 @@
     const path = `/api/v1/measurements/${m.id}/follow-up`;
     if (m.follow_up) {
       const f = m.follow_up;
-      box.append(
+      add(box, [
         h('p', { class: 'done-by' }, t('follow.done', { by: f.by || t('follow.by_loopback'), when: fmtTime(f.created_at) })),
         f.note ? h('blockquote', {}, f.note) : null,
         h('button', {
@@ -616,7 +659,7 @@
             }
           },
         }, t('follow.reopen')),
-        status);
+        status]);
       return box;
     }
     const id = uid('note');
@@ -890,6 +933,14 @@
 
   // ---- comments inbox -------------------------------------------------------
 
+  function noComments(name) {
+    return h('div', { class: 'empty', role: 'note' },
+      h('h2', {}, t('comments.empty.title')),
+      h('p', {}, t('comments.empty.text', { survey: name })),
+      h('pre', {}, `[surveys.${name}]\ncomment = "on_unhappy"`),
+      h('p', { class: 'muted' }, t('comments.empty.more')));
+  }
+
   async function commentsPage(body, v) {
     const survey = currentSurvey();
     const kind = survey.kind;
@@ -918,6 +969,12 @@
     const list = measurementList(filter, (m) => commentItem(m), () => h('p', { class: 'empty' }, open ? t('comments.none.open') : t('comments.none')));
     body.append(list.el, h('p', { class: 'downloads' }, csvLink('/api/v1/measurements', filter)));
     await list.load();
+    // Nothing listed: if the survey has no comment at all, say how callers
+    // get to leave one instead of "nothing waiting".
+    if (!list.list.querySelector('article') && (unhappy || open) && !stale(v)) {
+      const any = await api(`/api/v1/measurements${query({ survey: survey.name, has_comment: true, limit: 1 })}`);
+      if (!any.items.length && !stale(v)) list.list.replaceChildren(noComments(survey.name));
+    }
     v.onEvent = (ev) => {
       const m = ev.measurement;
       if (ev.type !== 'comment' || !m || m.survey !== survey.name || !m.comment_url) return;
@@ -997,7 +1054,7 @@
       }
       holder.replaceChildren(...[...byLang].filter(([language]) => shown === 'all' || language === shown).map(([language, list]) => h('section', { 'aria-label': languageName(language) },
         h('h2', {}, languageName(language)),
-        h('div', { class: 'table-wrap' }, h('table', {},
+        h('div', { class: 'table-wrap' }, h('table', { class: 'stack' },
           h('thead', {}, h('tr', {},
             h('th', { scope: 'col' }, t('prompts.col.prompt')),
             h('th', { scope: 'col' }, t('prompts.col.for')),
@@ -1012,9 +1069,9 @@
             const rowStatus = h('div', { role: 'alert', class: '' });
             return h('tr', { dataset: { prompt: what, source: p.source, duration: String(p.duration_ms) } },
               h('th', { scope: 'row' }, t(`prompt.${p.name}`)),
-              h('td', {}, p.survey ? p.survey : t('prompts.shared')),
-              h('td', {}, t(`prompts.source.${p.source}`)),
-              h('td', { class: 'num' }, numberFormat({ maximumFractionDigits: 1 }).format(p.duration_ms / 1000) + ' s'),
+              h('td', { 'data-label': t('prompts.col.for') }, p.survey ? p.survey : t('prompts.shared')),
+              h('td', { 'data-label': t('prompts.col.source') }, t(`prompts.source.${p.source}`)),
+              h('td', { class: 'num', 'data-label': t('prompts.col.length') }, numberFormat({ maximumFractionDigits: 1 }).format(p.duration_ms / 1000) + ' s'),
               h('td', {}, h('audio', { controls: true, preload: 'none', src: p.url, 'aria-label': t('prompts.listen', { what }) })),
               h('td', {},
                 h('div', { class: 'prompt-upload' },
@@ -1084,15 +1141,15 @@
       if (stale(v)) return;
       const section = (key, list) => h('section', { 'aria-labelledby': `d-${key}` },
         h('h2', { id: `d-${key}` }, t(`deliveries.${key}`, { n: fmtInt(list.items.length) })),
-        list.items.length ? h('div', { class: 'table-wrap' }, h('table', {},
+        list.items.length ? h('div', { class: 'table-wrap' }, h('table', { class: 'stack' },
           h('thead', {}, h('tr', {},
             ['event', 'receiver', 'attempts', 'last', 'next', 'action'].map((c) => h('th', { scope: 'col' }, t(`deliveries.col.${c}`))))),
           h('tbody', {}, list.items.map((d) => h('tr', { dataset: { event: String(d.event_id) } },
-            h('td', {}, `${t(`event.${d.event_type}`)} #${d.event_id}`),
-            h('td', {}, d.url),
-            h('td', { class: 'num' }, fmtInt(d.attempts)),
-            h('td', {}, d.last_status ? `HTTP ${d.last_status}` : (d.last_error || '–')),
-            h('td', {}, d.next_attempt_at ? fmtTime(d.next_attempt_at) : '–'),
+            h('td', { 'data-label': t('deliveries.col.event') }, `${t(`event.${d.event_type}`)} #${d.event_id}`),
+            h('td', { 'data-label': t('deliveries.col.receiver') }, d.url),
+            h('td', { class: 'num', 'data-label': t('deliveries.col.attempts') }, fmtInt(d.attempts)),
+            h('td', { 'data-label': t('deliveries.col.last') }, d.last_status ? `HTTP ${d.last_status}` : (d.last_error || '–')),
+            h('td', { 'data-label': t('deliveries.col.next') }, d.next_attempt_at ? fmtTime(d.next_attempt_at) : '–'),
             h('td', {}, h('button', {
               type: 'button',
               class: 'secondary',
