@@ -290,6 +290,8 @@ async fn drive(
                     feed(&mut survey, &mut pending, Input::Digit(d))
                 }
                 Some(CallEvent::AckTimeout) => break End::Local(CallOutcome::Failed),
+                // RFC 4028 §10: like a lost ACK, the dialog failed; BYE.
+                Some(CallEvent::SessionExpired) => break End::Local(CallOutcome::Failed),
                 Some(CallEvent::RemoteHangup) | Some(CallEvent::Cancelled) | None => break End::Remote,
             },
             ev = media.events.recv() => match ev {

@@ -100,6 +100,7 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
             allowed_networks: config.allowed_networks.clone(),
             public_ip: config.public_ip,
             answer_delay: config.answer_delay,
+            min_se_secs: config.min_se_secs,
         },
         ports,
         new_calls_tx,

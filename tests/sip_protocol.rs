@@ -429,3 +429,132 @@ async fn cancel_before_answer() {
     let r = d.api.responses(opts.agent.as_deref().unwrap()).await;
     assert_eq!(num(&r["rated"]), 0.0, "{r}");
 }
+
+/// RFC 3261 §8.2.2.3: an option tag we do not implement in Require gets
+/// 420 naming it in Unsupported, whatever the method; ACK and CANCEL are
+/// never refused so, and an unknown method is 501 first (§8.2.1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_require_gets_420_on_every_method() {
+    let d = Daemon::start().await;
+    let ua = SipUa::udp(d.sip).await;
+    let mut failures = Vec::new();
+    for method in ["OPTIONS", "INVITE", "BYE", "INFO", "UPDATE"] {
+        let req = request(&ua, d.sip, method).h("Require", "100rel, x-frobnicate");
+        ua.send(&req).await;
+        match response_by_branch(&ua, &req.branch(), secs(3)).await {
+            Some(r) if r.code() == Some(420) => {
+                let unsupported = r.header_values("Unsupported");
+                if unsupported != ["x-frobnicate"] {
+                    failures.push(format!("{method}: Unsupported {unsupported:?}"));
+                }
+                let p = response_problems(&req, &r);
+                if !p.is_empty() {
+                    failures.push(format!("{method}: {p:?}"));
+                }
+                if method == "INVITE" {
+                    ua.send(&sip::ack_for_failure(&req, &r)).await;
+                }
+            }
+            Some(r) => failures.push(format!("{method}: got {}", r.summary())),
+            None => failures.push(format!("{method}: no response")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let foo = request(&ua, d.sip, "FOO").h("Require", "x-frobnicate");
+    let rs = ua.transaction(&foo, secs(3)).await;
+    assert_eq!(rs.last().unwrap().code(), Some(501));
+    let cancel = request(&ua, d.sip, "CANCEL").h("Require", "x-frobnicate");
+    let rs = ua.transaction(&cancel, secs(3)).await;
+    assert_eq!(
+        rs.last().unwrap().code(),
+        Some(481),
+        "a CANCEL is matched, not refused for its Require"
+    );
+}
+
+/// RFC 3261 §8.2.3: an INVITE whose Accept excludes application/sdp
+/// cannot take our answer: 406 with Accept naming what we send. OPTIONS,
+/// whose 200 has no body, is answered as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_without_sdp_gets_406() {
+    let d = Daemon::start().await;
+    let ua = SipUa::udp(d.sip).await;
+    let who = agent("406");
+    for accept in ["text/plain", "application/sdp;q=0", ""] {
+        let opts = InviteOpts::new(UaStyle::Pbx, &who);
+        let rtp = RtpEndpoint::bind().await;
+        let mut invite = build_invite(
+            &ua,
+            d.sip,
+            &opts,
+            Some(&Offer::baresip(rtp.local, 1).render()),
+        );
+        invite.set("Accept", accept);
+        let rs = ua.transaction(&invite, secs(5)).await;
+        let r = rs.last().unwrap();
+        assert_eq!(r.code(), Some(406), "Accept: {accept} → {}", r.text());
+        assert_eq!(r.header("Accept"), Some("application/sdp"));
+        ua.send(&sip::ack_for_failure(&invite, r)).await;
+    }
+    let opts = request(&ua, d.sip, "OPTIONS").h("Accept", "text/plain");
+    let rs = ua.transaction(&opts, secs(3)).await;
+    assert_eq!(rs.last().unwrap().code(), Some(200));
+    let r = d.api.responses(&who).await;
+    assert_eq!(num(&r["offered"]), 0.0, "{r}");
+}
+
+/// RFC 3261 §18.3, §20.14: two different Content-Length values. Over UDP
+/// the request gets 400. Over TCP the stream cannot be framed past it: the
+/// 400 comes, then the connection closes, and nothing after the bad
+/// message is read as a request (here a pipelined OPTIONS that must not be
+/// answered from the middle of a body). A new connection works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_content_lengths_get_400_and_tcp_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let d = Daemon::start().await;
+    let ua = SipUa::udp(d.sip).await;
+    let body = "v=0\r\n";
+    // Written by hand: the test UA's renderer writes one Content-Length.
+    let bad = |ua: &SipUa| {
+        let mut r = request(ua, d.sip, "OPTIONS").with_body("application/sdp", body);
+        r.omit_content_length = true;
+        let wire = String::from_utf8(r.to_bytes()).unwrap().replacen(
+            "\r\n\r\n",
+            &format!("\r\nContent-Length: {}\r\nl: 0\r\n\r\n", body.len()),
+            1,
+        );
+        (r, wire.into_bytes())
+    };
+    let (req, wire) = bad(&ua);
+    ua.send_raw(&wire).await;
+    let r = response_by_branch(&ua, &req.branch(), secs(3))
+        .await
+        .expect("no answer to two Content-Length values over UDP");
+    assert_eq!(r.code(), Some(400), "{}", r.text());
+
+    let tcp_ua = SipUa::tcp(d.sip).await;
+    let (_, mut wire) = bad(&tcp_ua);
+    let next = request(&tcp_ua, d.sip, "OPTIONS");
+    let mut s = tokio::net::TcpStream::connect(d.sip).await.unwrap();
+    wire.extend_from_slice(&next.to_bytes());
+    s.write_all(&wire).await.unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(secs(5), s.read_to_end(&mut got)).await;
+    assert!(
+        read.is_ok(),
+        "the connection stayed open after a framing error"
+    );
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("SIP/2.0 400 "),
+        "expected a 400 before the close, got: {text}"
+    );
+    assert_eq!(
+        text.matches("SIP/2.0 ").count(),
+        1,
+        "more than one response on a stream that lost its framing: {text}"
+    );
+    let fresh = request(&tcp_ua, d.sip, "OPTIONS");
+    let rs = tcp_ua.transaction(&fresh, secs(3)).await;
+    assert_eq!(rs.last().unwrap().code(), Some(200));
+}

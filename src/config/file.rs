@@ -117,6 +117,8 @@ pub(super) struct SipFile {
     pub connection_idle_secs: Option<Bounded<1, 86_400>>,
     pub max_message_bytes: Option<Bounded<1024, 65_536>>,
     pub message_timeout_ms: Option<Bounded<100, 600_000>>,
+    /// RFC 4028 asks for 90 at least; lower values are for tests.
+    pub min_se_secs: Option<Bounded<1, 86_400>>,
 }
 
 #[derive(Deserialize, Debug, Default)]

@@ -173,6 +173,8 @@ impl Config {
             allowed_networks,
             answer_delay: Duration::from_millis(file.sip.answer_delay_ms.unwrap_or(0)),
             connections: connection_limits(&file.sip),
+            // RFC 4028 §4: 90 s, the smallest Min-SE the RFC allows.
+            min_se_secs: file.sip.min_se_secs.map_or(90, |b| b.get() as u32),
             symmetric_rtp: file.media.symmetric_rtp.unwrap_or(true),
             media_timeout: file
                 .media

@@ -67,6 +67,8 @@ pub struct Config {
     pub answer_delay: Duration,
     /// Bounds on TCP and TLS connections ([sip]).
     pub connections: crate::sip::connection::ConnectionLimits,
+    /// Our Min-SE (RFC 4028 §5), in seconds.
+    pub min_se_secs: u32,
     pub symmetric_rtp: bool,
     pub media_timeout: Duration,
     pub max_call: Duration,

@@ -19,8 +19,9 @@ use super::message::{has_param, Message, Via};
 use super::transport::Flow;
 
 pub const USER_AGENT: &str = concat!("smileyd/", env!("CARGO_PKG_VERSION"));
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
-pub const SUPPORTED: &str = "timer";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK";
+/// RFC 3262 (`100rel`, see `prack`) and RFC 4028 (`timer`).
+pub const SUPPORTED: &str = "100rel, timer";
 
 /// RFC 3261 §8.1.1.7: branches start with the magic cookie.
 pub fn new_branch() -> String {
@@ -58,6 +59,7 @@ fn header(name: &str, value: impl Into<String>) -> Header {
         "Accept" => Header::Accept(h::Accept::new(v)),
         "Supported" => Header::Supported(h::Supported::new(v)),
         "Require" => Header::Require(h::Require::new(v)),
+        "Min-SE" => Header::Other("Min-SE".into(), v),
         "Unsupported" => Header::Unsupported(h::Unsupported::new(v)),
         "Retry-After" => Header::RetryAfter(h::RetryAfter::new(v)),
         "Warning" => Header::Warning(h::Warning::new(v)),
@@ -184,6 +186,8 @@ pub struct DialogRequest<'a> {
     pub call_id: &'a str,
     pub cseq: u32,
     pub contact: &'a str,
+    /// Further headers, before Contact.
+    pub extra: &'a [(&'a str, String)],
 }
 
 pub fn request(r: &DialogRequest<'_>) -> Bytes {
@@ -204,6 +208,9 @@ pub fn request(r: &DialogRequest<'_>) -> Bytes {
     headers.push(header("To", r.to));
     headers.push(header("Call-ID", r.call_id));
     headers.push(header("CSeq", format!("{} {}", r.cseq, r.method)));
+    for (name, value) in r.extra {
+        headers.push(header(name, value.clone()));
+    }
     headers.push(header("Contact", r.contact));
     headers.push(header("User-Agent", USER_AGENT));
     finish(&mut headers, None);

@@ -24,6 +24,9 @@ use super::transport::{Flow, Inbound};
 /// Queue depth per connection before a slow peer is dropped.
 const QUEUE: usize = 256;
 
+/// How long a connection whose framing broke stays open for the 400.
+const FRAMING_ERROR_LINGER: Duration = Duration::from_secs(1);
+
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -340,7 +343,21 @@ impl Reader {
                     }
                     Frame::Incomplete => break,
                     Frame::TooLarge => return End::TooLarge,
-                    Frame::Invalid => return End::Garbage,
+                    Frame::Invalid(head) => {
+                        // RFC 3261 §18.3: the stream cannot be read past
+                        // this message. Its headers go up for a 400 (the
+                        // endpoint's parser finds the same fault); the
+                        // connection stays open a moment for it.
+                        let msg = Inbound {
+                            data: head,
+                            flow: self.flow,
+                            local_ip: Some(self.local_ip),
+                        };
+                        if inbound.send(msg).await.is_ok() {
+                            tokio::time::sleep(FRAMING_ERROR_LINGER).await;
+                        }
+                        return End::Garbage;
+                    }
                 }
             }
             let partial = buf.iter().any(|b| *b != b'\r' && *b != b'\n');
@@ -368,7 +385,9 @@ enum Frame {
     Ping,
     Incomplete,
     TooLarge,
-    Invalid,
+    /// No usable Content-Length: the header section of the message at
+    /// fault, after which the stream cannot be framed.
+    Invalid(Bytes),
 }
 
 /// RFC 3261 §18.3: on a stream, Content-Length delimits the body. Between
@@ -405,18 +424,22 @@ fn next_frame(buf: &mut Vec<u8>, max_message: usize) -> Frame {
         };
     };
     let head = String::from_utf8_lossy(&buf[..end]);
-    let mut len = 0usize;
+    let invalid = || Frame::Invalid(Bytes::copy_from_slice(&buf[..end]));
+    // A value that is not a number, or two different values (RFC 3261
+    // §20.14), leave the body's end unknown.
+    let mut len: Option<usize> = None;
     for line in head.lines() {
         if let Some((name, value)) = line.split_once(':') {
             let name = name.trim();
             if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
                 match value.trim().parse() {
-                    Ok(n) => len = n,
-                    Err(_) => return Frame::Invalid,
+                    Ok(n) if len.is_none_or(|l| l == n) => len = Some(n),
+                    _ => return invalid(),
                 }
             }
         }
     }
+    let len = len.unwrap_or(0);
     if end.saturating_add(len) > max_message {
         return Frame::TooLarge;
     }
@@ -452,7 +475,15 @@ mod tests {
             Frame::Message(_)
         ));
         let mut bad = b"X sip:a SIP/2.0\r\nl: x\r\n\r\n".to_vec();
-        assert!(matches!(next_frame(&mut bad, MAX_MESSAGE), Frame::Invalid));
+        assert!(matches!(
+            next_frame(&mut bad, MAX_MESSAGE),
+            Frame::Invalid(_)
+        ));
+        let mut two = b"X sip:a SIP/2.0\r\nl: 1\r\nContent-Length: 2\r\n\r\nab".to_vec();
+        match next_frame(&mut two, MAX_MESSAGE) {
+            Frame::Invalid(head) => assert!(head.ends_with(b"\r\n\r\n")),
+            other => panic!("two Content-Length values framed: {other:?}"),
+        }
     }
 
     #[test]

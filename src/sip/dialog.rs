@@ -12,8 +12,10 @@ use super::build::{self, ALLOW, SUPPORTED};
 use super::endpoint::{Endpoint, Request};
 use super::headers::CoreHeaders;
 use super::message::Message;
+use super::prack::Reliable;
 use super::retransmit;
 use super::sdp::{self, LocalMedia, Negotiated, SdpError, SessionDescription};
+use super::session_timer::SessionTimer;
 use super::transport::Flow;
 use crate::media::ports::PortLease;
 use crate::model::Digit;
@@ -47,6 +49,8 @@ pub enum CallEvent {
     Digit(Digit),
     /// A re-INVITE or UPDATE changed the media (address, codec, hold).
     MediaChanged(Negotiated),
+    /// RFC 4028 §10: no session refresh in time: the call must end.
+    SessionExpired,
     /// The caller sent BYE.
     RemoteHangup,
     /// The caller sent CANCEL before we answered.
@@ -86,10 +90,23 @@ pub struct Dialog {
     pub answered: bool,
     /// The first ACK came: the call task has been told `Confirmed`.
     pub confirmed: bool,
+    /// Our reliable 180, while it waits for or after its PRACK (RFC 3262).
+    pub reliable: Option<Reliable>,
+    /// The session timer agreed in our last 2xx (RFC 4028), and the
+    /// generation of its clock: each 2xx starts a new one.
+    pub session: Option<SessionTimer>,
+    pub session_generation: u64,
     pub events: mpsc::Sender<CallEvent>,
 }
 
 impl Dialog {
+    /// The dialog ends: our reliable 180 is not sent again.
+    fn stop_reliable(&self) {
+        if let Some(r) = &self.reliable {
+            r.pracked.notify_one();
+        }
+    }
+
     /// RFC 3261 §12.2.2: a request in a dialog must have a higher CSeq than
     /// the last one (an ACK the same); false for one out of order (500).
     pub fn take_cseq(&mut self, cseq: u32, is_ack: bool) -> bool {
@@ -167,10 +184,11 @@ impl Dialogs {
         m.get_mut(key).map(f)
     }
 
-    /// Ends a dialog: a 2xx still being sent stops.
+    /// Ends a dialog: a 2xx or reliable 180 still being sent stops.
     pub fn remove(&self, key: &DialogKey) -> Option<Dialog> {
         let d = self.map.lock().ok()?.remove(key)?;
         d.acked.notify_one();
+        d.stop_reliable();
         Some(d)
     }
 
@@ -180,7 +198,9 @@ impl Dialogs {
         if m.get(key)?.answered {
             return None;
         }
-        m.remove(key)
+        let d = m.remove(key)?;
+        d.stop_reliable();
+        Some(d)
     }
 
     pub fn count(&self) -> usize {
@@ -202,11 +222,12 @@ impl Endpoint {
                 if d.answered && initial {
                     return None; // cancelled meanwhile, or already answered
                 }
-                let extra = [
+                let mut extra = vec![
                     ("Contact", d.contact.clone()),
                     ("Allow", ALLOW.to_string()),
                     ("Supported", SUPPORTED.to_string()),
                 ];
+                extra.extend(d.session.map(|s| s.response_headers()).unwrap_or_default());
                 let resp = build::response(
                     &req.msg,
                     req.flow,
@@ -229,6 +250,8 @@ impl Endpoint {
             .server
             .respond(Some(&req.tx), req.reply_to, 200, resp.clone())
             .await;
+        // RFC 4028 §10: the session interval runs from this 2xx.
+        self.restart_session_clock(dkey);
         let me = self.clone();
         let dkey = dkey.clone();
         let (flow, cseq) = (req.reply_to, req.core.cseq);
@@ -288,6 +311,9 @@ mod tests {
             acked: Arc::new(Notify::new()),
             answered: true,
             confirmed: true,
+            reliable: None,
+            session: None,
+            session_generation: 0,
             events,
         };
         assert!(d.take_cseq(5, true));

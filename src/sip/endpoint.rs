@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use super::build::{self, ALLOW, SUPPORTED};
 use super::dialog::{Dialogs, IncomingCall};
+use super::extensions::{self, Demand};
 use super::headers::{salvage_for_400, CoreHeaders, Invalid, TopVia};
 use super::message::{self, Message, StartLine};
 use super::timers::Timers;
@@ -22,6 +23,11 @@ use super::transaction::{Arrival, ClientTransactions, ServerTransactions, TxKey}
 use super::transport::{Flow, Inbound, Transport};
 use crate::media::ports::PortAllocator;
 use crate::metrics::SipMetrics;
+
+/// The methods the router hands to a handler (the rest get 501).
+const IMPLEMENTED: &[&str] = &[
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "UPDATE", "PRACK",
+];
 
 /// Settings the SIP layer needs.
 #[derive(Clone, Debug)]
@@ -33,6 +39,8 @@ pub struct SipSettings {
     pub public_ip: Option<IpAddr>,
     /// Delay before the 200 (a ring time); 0 answers at once.
     pub answer_delay: Duration,
+    /// Our Min-SE (RFC 4028): a shorter Session-Expires gets 422.
+    pub min_se_secs: u32,
 }
 
 /// A response's status code and reason phrase.
@@ -196,6 +204,9 @@ impl Endpoint {
             local_ip: inbound.local_ip,
             tx,
         };
+        if !self.demands_met(&req).await {
+            return;
+        }
         let in_dialog = req.core.to_tag.is_some();
         match req.core.method.as_str() {
             "INVITE" if !in_dialog => self.on_invite(req).await,
@@ -204,6 +215,7 @@ impl Endpoint {
             "BYE" => self.on_bye(req).await,
             "CANCEL" => self.on_cancel(req).await,
             "INFO" => self.on_info(req).await,
+            "PRACK" => self.on_prack(req).await,
             "OPTIONS" => {
                 let extra = [
                     ("Allow", ALLOW.to_string()),
@@ -220,6 +232,32 @@ impl Endpoint {
                 let extra = [("Allow", ALLOW.to_string())];
                 self.answer(&req, (501, "Not Implemented"), &extra, None)
                     .await;
+            }
+        }
+    }
+
+    /// RFC 3261 §8.2.2.3 and §8.2.3, for every method we implement but ACK
+    /// and CANCEL (an unknown method gets 501 first, §8.2.1): 420 for an
+    /// extension we lack, 406 when Accept excludes the SDP our 2xx carries.
+    /// False when the request was refused.
+    async fn demands_met(&self, req: &Request) -> bool {
+        let method = req.core.method.as_str();
+        if matches!(method, "ACK" | "CANCEL") || !IMPLEMENTED.contains(&method) {
+            return true;
+        }
+        let answer_has_sdp = method == "INVITE" || (method == "UPDATE" && !req.msg.body.is_empty());
+        match extensions::check(&req.msg, answer_has_sdp) {
+            Ok(()) => true,
+            Err(Demand::Unsupported(tags)) => {
+                let extra = [("Unsupported", tags.join(", "))];
+                self.answer(req, (420, "Bad Extension"), &extra, None).await;
+                false
+            }
+            Err(Demand::NotAcceptable) => {
+                let extra = [("Accept", "application/sdp".to_string())];
+                self.answer(req, (406, "Not Acceptable"), &extra, None)
+                    .await;
+                false
             }
         }
     }

@@ -78,6 +78,12 @@ impl CoreHeaders {
         if !matches!(scheme.as_str(), "sip" | "sips" | "tel") {
             return Err(Invalid::Respond(416, "Unsupported URI Scheme".into()));
         }
+        // RFC 3261 §19.1.1 (table 1): headers are not allowed in a
+        // Request-URI (RFC 4475 §3.1.2.11 lets a UAS refuse them with 400).
+        let hostport = uri.rsplit_once('@').map_or(uri.as_str(), |(_, h)| h);
+        if matches!(scheme.as_str(), "sip" | "sips") && hostport.contains('?') {
+            return Err(bad("headers in the Request-URI"));
+        }
         let call_id = req.call_id().ok_or_else(|| bad("missing Call-ID"))?;
         if req.header("From").is_none() {
             return Err(bad("missing From"));
@@ -107,6 +113,12 @@ impl CoreHeaders {
         if req.header_values("From").len() > 1 || req.header_values("To").len() > 1 {
             return Err(bad("more than one From or To"));
         }
+        // RFC 4475 §3.1.2.6: a display name whose quoted string never ends.
+        for name in ["From", "To", "Contact"] {
+            if req.header_values(name).iter().any(|v| !quotes_close(v)) {
+                return Err(bad(&format!("unterminated quoted string in {name}")));
+            }
+        }
         Ok(CoreHeaders {
             method: method.clone(),
             request_uri: uri.clone(),
@@ -117,6 +129,21 @@ impl CoreHeaders {
             cseq,
         })
     }
+}
+
+/// Whether every quoted string in a header value ends (RFC 3261 §25.1:
+/// `quoted-string = SWS DQUOTE *(qdtext / quoted-pair) DQUOTE`).
+fn quotes_close(value: &str) -> bool {
+    let (mut quoted, mut escaped) = (false, false);
+    for c in value.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            _ => {}
+        }
+    }
+    !quoted
 }
 
 /// A message that failed to parse, reduced to the headers a 400 needs
@@ -144,8 +171,14 @@ pub fn salvage_for_400(raw: &[u8]) -> Option<Message> {
             headers.push((canon.to_string(), v.trim().to_string()));
         }
     }
-    let first = text.lines().next().unwrap_or("");
-    let looks_like_request = first.ends_with("SIP/2.0") && first.split(' ').count() == 3;
+    // A request line, even one with extra spaces (RFC 4475 §3.1.2.8-10).
+    let first: Vec<&str> = text
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let looks_like_request = first.len() >= 3 && first.last() == Some(&"SIP/2.0");
     let shell = Message {
         start: StartLine::Request {
             method: String::new(),
@@ -183,12 +216,22 @@ mod tests {
     }
 
     #[test]
+    fn quoted_strings_with_escapes() {
+        assert!(quotes_close(r#""J Rosenberg \\\"" <sip:a@b>"#));
+        assert!(quotes_close("sip:a@b"));
+        assert!(!quotes_close(r#""Mr. J. User <sip:a@b>"#));
+        assert!(!quotes_close(r#""a\" <sip:a@b>"#));
+    }
+
+    #[test]
     fn names_what_is_wrong() {
         let cases = [
             ("CSeq: 4 BYE", "CSeq: 4 INVITE", 400),
             ("Call-ID: c1\r\n", "", 400),
             ("SIP/2.0\r\nVia", "SIP/3.0\r\nVia", 505),
             ("BYE sip:a@b", "BYE http:a@b", 416),
+            ("BYE sip:a@b", "BYE sip:a@b?Route=%3Csip:x%3E", 400),
+            ("To: <sip:a@b>", "To: \"A <sip:a@b>", 400),
         ];
         for (from, to, code) in cases {
             match core(&GOOD.replace(from, to)) {
@@ -196,6 +239,8 @@ mod tests {
                 other => panic!("{to}: {other:?}"),
             }
         }
+        // A '?' in the user part is allowed (RFC 3261 §25.1 user-unreserved).
+        assert!(core(&GOOD.replace("BYE sip:a@b", "BYE sip:a?b@b")).is_ok());
         assert_eq!(
             core(&GOOD.replace("Via: SIP/2.0/UDP h:5062;branch=z9hG4bKx\r\n", "")).err(),
             Some(Invalid::Unanswerable)

@@ -7,6 +7,7 @@ use super::dialog::{CallEvent, DialogKey};
 use super::endpoint::{Endpoint, Request, Status};
 use super::invite::parse_offer;
 use super::sdp::SessionDescription;
+use super::session_timer::{self, Negotiated};
 use crate::media::dtmf;
 use crate::model::{Digit, DtmfSource};
 
@@ -16,7 +17,7 @@ const OUT_OF_ORDER: Status<'static> = (500, "Server Internal Error (CSeq out of 
 impl Endpoint {
     /// The dialog a request names, with its CSeq taken (§12.2.2); or the
     /// response that refuses the request.
-    fn enter_dialog(&self, req: &Request) -> Result<DialogKey, Status<'static>> {
+    pub(super) fn enter_dialog(&self, req: &Request) -> Result<DialogKey, Status<'static>> {
         let dkey = DialogKey::of(&req.core).ok_or(NO_DIALOG)?;
         let is_ack = req.core.method == "ACK";
         match self
@@ -34,15 +35,34 @@ impl Endpoint {
         if req.core.to_tag.is_none() {
             return self.reply(&req, NO_DIALOG).await;
         }
-        let Ok(offer) = parse_offer(&req.msg) else {
-            return self.reply(&req, (488, "Not Acceptable Here")).await;
-        };
+        // The dialog first: a request for none is 481 whatever it carries.
         let dkey = match self.enter_dialog(&req) {
             Ok(k) => k,
             Err(status) => return self.reply(&req, status).await,
         };
+        let Ok(offer) = parse_offer(&req.msg) else {
+            return self.reply(&req, (488, "Not Acceptable Here")).await;
+        };
+        // RFC 4028 §9: a refresh agrees on the timer again (or turns it off).
+        let session = match session_timer::negotiate(&req.msg, self.inner.settings.min_se_secs) {
+            Negotiated::TooSmall(min) => {
+                let extra = [("Min-SE", min.to_string())];
+                return self
+                    .respond(
+                        &req,
+                        (422, "Session Interval Too Small"),
+                        None,
+                        &extra,
+                        None,
+                    )
+                    .await;
+            }
+            Negotiated::Off => None,
+            Negotiated::On(t) => Some(t),
+        };
         let is_invite = req.core.method == "INVITE";
         let taken = self.inner.dialogs.with(&dkey, |d| {
+            d.session = session;
             d.take_offer(offer.as_ref(), is_invite)
                 .map(|n| n.map(|n| (n, d.events.clone())))
         });
@@ -66,11 +86,10 @@ impl Endpoint {
         };
         let body = offer.as_ref().map(|_| ("application/sdp", sdp.as_bytes()));
         let mut extra = vec![("Allow", ALLOW.to_string())];
-        if let Some(se) = req.msg.header("Session-Expires") {
-            extra.push(("Session-Expires", se.to_string()));
-        }
+        extra.extend(session.map(|s| s.response_headers()).unwrap_or_default());
         self.respond(&req, (200, "OK"), Some(&tag), &extra, body)
             .await;
+        self.restart_session_clock(&dkey);
     }
 
     pub(super) async fn on_ack(&self, req: Request) {
@@ -184,6 +203,7 @@ impl Endpoint {
             call_id: &d.key.call_id,
             cseq: d.local_cseq + 1,
             contact: &d.contact,
+            extra: &[],
         });
         self.inner.client.request(d.flow, &branch, "BYE", bye).await
     }

@@ -12,13 +12,10 @@ use super::build;
 use super::dialog::{CallEvent, Dialog, DialogKey, IncomingCall};
 use super::endpoint::{sanitize_reason, Endpoint, Request};
 use super::message::{self, Message, StartLine};
-use super::sdp::{self, LocalMedia, Negotiated, SdpError, SessionDescription};
+use super::sdp::{self, LocalMedia, Negotiated as Media, SdpError, SessionDescription};
+use super::session_timer::{self, Negotiated, SessionTimer};
 use super::transport::Flow;
 use crate::media::ports::PortLease;
-
-/// Extensions we can honour (RFC 3261 §8.2.2.3). `100rel` is honoured by
-/// never sending a provisional response other than 100 (RFC 3262 §3).
-const KNOWN_EXTENSIONS: &[&str] = &["100rel", "timer", "replaces", "outbound", "gruu"];
 
 /// Why an INVITE is refused: the final response to send.
 struct Refusal {
@@ -45,9 +42,10 @@ impl Refusal {
 /// An INVITE we take: the offer (if any), what was agreed, and its port.
 struct Accepted {
     offer: Option<SessionDescription>,
-    negotiated: Option<Negotiated>,
+    negotiated: Option<Media>,
     lease: PortLease,
     socket: UdpSocket,
+    session: Option<SessionTimer>,
 }
 
 pub(super) enum OfferError {
@@ -98,28 +96,8 @@ impl Endpoint {
     /// The checks before a call is taken, in the order their answers matter.
     fn accept(&self, req: &Request) -> Result<Accepted, Refusal> {
         let src = req.flow.peer();
-        if !self.allowed(src.ip()) {
-            tracing::info!(peer = %src, "INVITE from a network not in sip.allowed_networks");
-            return Err(Refusal::new(403, "Forbidden"));
-        }
-        if self.inner.draining.load(Ordering::SeqCst) {
-            return Err(
-                Refusal::new(503, "Service Unavailable (shutting down)").with("Retry-After", "30")
-            );
-        }
-        // RFC 3261 §8.2.2.3: extensions we do not know → 420.
-        let unsupported: Vec<&str> = req
-            .msg
-            .header_values("Require")
-            .into_iter()
-            .filter(|opt| !KNOWN_EXTENSIONS.iter().any(|k| k.eq_ignore_ascii_case(opt)))
-            .collect();
-        if !unsupported.is_empty() {
-            return Err(
-                Refusal::new(420, "Bad Extension").with("Unsupported", unsupported.join(", "))
-            );
-        }
-        // RFC 3264 §5: take the offer, or make one when there is none.
+        // RFC 3261 §8.2.3, RFC 3264 §5: the body first (what it is does
+        // not depend on who sent it), then who may call.
         let offer = match parse_offer(&req.msg) {
             Ok(o) => o,
             Err(OfferError::Unsupported) => {
@@ -147,6 +125,25 @@ impl Endpoint {
             },
             None => None,
         };
+        // RFC 4028 §8.1: an interval below our Min-SE.
+        let session = match session_timer::negotiate(&req.msg, self.inner.settings.min_se_secs) {
+            Negotiated::Off => None,
+            Negotiated::TooSmall(min) => {
+                return Err(
+                    Refusal::new(422, "Session Interval Too Small").with("Min-SE", min.to_string())
+                )
+            }
+            Negotiated::On(t) => Some(t),
+        };
+        if !self.allowed(src.ip()) {
+            tracing::info!(peer = %src, "INVITE from a network not in sip.allowed_networks");
+            return Err(Refusal::new(403, "Forbidden"));
+        }
+        if self.inner.draining.load(Ordering::SeqCst) {
+            return Err(
+                Refusal::new(503, "Service Unavailable (shutting down)").with("Retry-After", "30")
+            );
+        }
         let bind_ip = match self.inner.transport.local_addr().ip() {
             ip if ip.is_unspecified() && src.is_ipv6() => {
                 IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
@@ -162,6 +159,7 @@ impl Endpoint {
             negotiated,
             lease,
             socket,
+            session,
         })
     }
 
@@ -241,6 +239,9 @@ impl Endpoint {
             acked: Arc::new(Notify::new()),
             answered: false,
             confirmed: false,
+            reliable: None,
+            session: accepted.session,
+            session_generation: 0,
             events: events_tx,
         });
         self.inner.server.set_dialog(&req.tx, dkey.clone());
@@ -261,10 +262,14 @@ impl Endpoint {
         if delay.is_zero() {
             self.send_2xx(&dkey, &req).await;
         } else {
+            // Ringing for the ring time; a reliable 180 also holds the 200
+            // until its PRACK (RFC 3262 §3).
             let me = self.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                me.send_2xx(&dkey, &req).await;
+                let (pracked, ()) = tokio::join!(me.ring(&dkey, &req), tokio::time::sleep(delay));
+                if pracked {
+                    me.send_2xx(&dkey, &req).await;
+                }
             });
         }
     }

@@ -180,12 +180,8 @@ pub fn parse(raw: &[u8], datagram: bool) -> Result<Message, ParseError> {
         headers.push((canonical_name(name), value.trim().to_string()));
     }
     let rest = &raw[head_end..];
-    let declared = header(&headers, "Content-Length");
-    let body = match declared {
-        Some(v) => {
-            let n: usize = v
-                .parse()
-                .map_err(|_| err(format!("bad Content-Length: {v:.20}")))?;
+    let body = match content_length(&headers)? {
+        Some(n) => {
             if n > rest.len() {
                 // RFC 3261 §18.3: a datagram shorter than its Content-Length is discarded.
                 return Err(err("body shorter than Content-Length"));
@@ -200,6 +196,26 @@ pub fn parse(raw: &[u8], datagram: bool) -> Result<Message, ParseError> {
         headers,
         body,
     })
+}
+
+/// The body length the headers declare (RFC 3261 §20.14). Two different
+/// values leave the framing unknown (§18.3): an error, as is a value that
+/// is not a number. The same value repeated is harmless.
+pub fn content_length(headers: &[(String, String)]) -> Result<Option<usize>, ParseError> {
+    let mut found: Option<usize> = None;
+    for (_, v) in headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Content-Length"))
+    {
+        let n: usize = v
+            .parse()
+            .map_err(|_| err(format!("bad Content-Length: {v:.20}")))?;
+        if found.is_some_and(|f| f != n) {
+            return Err(err("two different Content-Length values"));
+        }
+        found = Some(n);
+    }
+    Ok(found)
 }
 
 fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
@@ -218,15 +234,17 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
             reason,
         });
     }
-    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    // RFC 3261 §7.1: Method SP Request-URI SP SIP-Version, one SP each
+    // (RFC 4475 §3.1.2.8-10: more, or trailing ones, make it invalid).
+    let mut parts = line.split(' ');
     let (method, uri, version) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some(m), Some(u), Some(v), None) => (m, u, v),
+        (Some(m), Some(u), Some(v), None) if !u.is_empty() => (m, u, v),
         _ => return Err(err("bad request line")),
     };
     if !is_token(method) {
         return Err(err("bad method"));
     }
-    if !uri.contains(':') {
+    if !has_scheme(uri) {
         return Err(err("bad Request-URI"));
     }
     if !version.starts_with("SIP/") {
@@ -237,6 +255,18 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
         uri: uri.to_string(),
         version: version.to_string(),
     })
+}
+
+/// RFC 3986 §3.1 (as RFC 3261 §25.1 uses it): a URI starts with
+/// `ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"`. A Request-URI in `<>`
+/// (RFC 4475 §3.1.2.7) does not.
+fn has_scheme(uri: &str) -> bool {
+    let Some((scheme, _)) = uri.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
 }
 
 /// First value of a header, by canonical or any-case name.
@@ -451,23 +481,50 @@ pub fn host_port(s: &str) -> Option<(String, Option<u16>)> {
 #[derive(Debug, Clone)]
 pub struct Via<'a> {
     pub transport: &'a str,
+    /// The protocol version, `2.0` in every Via smileyd takes.
+    pub version: &'a str,
     pub host: String,
     pub port: Option<u16>,
     pub raw: &'a str,
 }
 
 impl<'a> Via<'a> {
+    /// RFC 3261 §20.42, §25.1: `sent-protocol LWS sent-by *( SEMI via-params )`
+    /// with `sent-protocol = name SLASH version SLASH transport`, where SLASH,
+    /// SEMI and the COLON in sent-by may have whitespace around them
+    /// (RFC 4475 §3.1.1.1). Any version is read, so that a request of
+    /// another SIP version can still be answered (505).
     pub fn parse(v: &'a str) -> Option<Via<'a>> {
-        let (proto, rest) = v.trim().split_once(char::is_whitespace)?;
-        let mut p = proto.split('/');
-        let (name, version, transport) = (p.next()?, p.next()?, p.next()?);
-        if !name.trim().eq_ignore_ascii_case("SIP") || version.trim() != "2.0" {
+        let mut rest = v.trim_start();
+        let mut proto = [""; 3];
+        for (i, slot) in proto.iter_mut().enumerate() {
+            let end = rest
+                .find(|c: char| c == '/' || c.is_whitespace())
+                .unwrap_or(rest.len());
+            *slot = &rest[..end];
+            rest = rest[end..].trim_start();
+            if i < 2 {
+                rest = rest.strip_prefix('/')?.trim_start();
+            }
+        }
+        let [name, version, transport] = proto;
+        let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let version_ok = version
+            .split_once('.')
+            .is_some_and(|(a, b)| numeric(a) && numeric(b));
+        if !name.eq_ignore_ascii_case("SIP") || !version_ok || !is_token(transport) {
             return None;
         }
-        let sent_by = rest.split(';').next()?.trim();
-        let (host, port) = host_port(sent_by)?;
+        let sent_by: String = rest
+            .split(';')
+            .next()?
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .concat();
+        let (host, port) = host_port(&sent_by)?;
         Some(Via {
-            transport: transport.trim(),
+            transport,
+            version,
             host,
             port,
             raw: v,
@@ -500,6 +557,19 @@ mod tests {
         assert_eq!(via.port, Some(5060));
         assert_eq!(via.branch(), Some("z9hG4bK1"));
         assert!(has_param(via.raw, "rport"));
+        let folded = Via::parse("SIP  /   2.0 /UDP 192.0.2.2 : 5070 ;branch=390skdjuw").unwrap();
+        assert_eq!((folded.transport, folded.version), ("UDP", "2.0"));
+        assert_eq!(
+            (folded.host.as_str(), folded.port),
+            ("192.0.2.2", Some(5070))
+        );
+        assert_eq!(folded.branch(), Some("390skdjuw"));
+        assert_eq!(
+            Via::parse("SIP/7.0/UDP c.example.com").unwrap().version,
+            "7.0"
+        );
+        assert!(Via::parse("SIP/2.0/UDP").is_none());
+        assert!(Via::parse("SIP/x/UDP h").is_none());
     }
 
     #[test]
@@ -529,6 +599,22 @@ mod tests {
         assert!(parse(b"INVITE sip:x SIP/2.0\r\nContent-Length: -1\r\n\r\n", true).is_err());
         assert!(parse(b"\xff\xfe\r\n\r\n", true).is_err());
         assert!(parse(b"SIP/2.0 99 x\r\n\r\n", true).is_err());
+        for line in [
+            "INVITE  sip:a@b SIP/2.0",
+            "OPTIONS sip:a@b SIP/2.0  ",
+            "INVITE <sip:a@b> SIP/2.0",
+            "INVITE sip:a@b; lr SIP/2.0",
+        ] {
+            let raw = format!("{line}\r\nVia: SIP/2.0/UDP h\r\n\r\n");
+            assert!(parse(raw.as_bytes(), true).is_err(), "{line}");
+        }
+        let two = b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 2\r\nl: 3\r\n\r\nabc";
+        assert_eq!(
+            parse(two, true).unwrap_err().0,
+            "two different Content-Length values"
+        );
+        let same = b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 3\r\nl: 03\r\n\r\nabc";
+        assert_eq!(parse(same, true).unwrap().body, b"abc");
     }
 
     #[test]

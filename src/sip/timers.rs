@@ -70,6 +70,17 @@ impl Timers {
         self.doubling_to_t2()
     }
 
+    /// RFC 3262 §3: a reliable provisional response is sent again at T1,
+    /// doubling without a cap, until its PRACK; after 64·T1 the INVITE is
+    /// refused.
+    pub fn reliable_provisional(&self) -> Schedule {
+        Schedule {
+            first: self.t1,
+            cap: None,
+            give_up: self.timeout(),
+        }
+    }
+
     /// §17.2.1: Timer I, how long a confirmed INVITE transaction absorbs
     /// further ACKs: T4 over UDP, nothing over a reliable transport.
     pub fn timer_i(&self, reliable: bool) -> Duration {
