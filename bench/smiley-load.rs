@@ -39,6 +39,10 @@ struct Args {
     /// Total calls to place.
     #[arg(short = 'm', long, default_value_t = 20)]
     calls: usize,
+    /// Stop placing new calls after this many seconds, even short of `-m`
+    /// (a soak: `-m` large, the duration decides); calls in progress finish.
+    #[arg(long)]
+    duration_secs: Option<u64>,
     /// Most calls in progress at once.
     #[arg(short = 'l', long, default_value_t = 100)]
     concurrency: usize,
@@ -817,7 +821,8 @@ async fn run(args: Args) -> i32 {
         args.calls, args.target, args.rate, args.concurrency, args.digit, args.press_after_ms, local
     );
 
-    let results = Arc::new(Mutex::new(Vec::with_capacity(args.calls)));
+    // A soak passes a huge -m and a duration: do not reserve for -m.
+    let results = Arc::new(Mutex::new(Vec::with_capacity(args.calls.min(1 << 16))));
     let start = tokio::time::Instant::now();
     let wall_start = Instant::now();
     if args.progress_secs > 0 {
@@ -838,10 +843,14 @@ async fn run(args: Args) -> i32 {
             }
         });
     }
-    let mut handles = Vec::with_capacity(args.calls);
+    let mut handles = Vec::with_capacity(args.calls.min(1 << 16));
     let mut peak_active = 0usize;
+    let launch_until = args.duration_secs.map(|s| start + Duration::from_secs(s));
     for n in 0..args.calls {
         let due = start + Duration::from_secs_f64(n as f64 / args.rate);
+        if launch_until.is_some_and(|end| due >= end) {
+            break;
+        }
         tokio::time::sleep_until(due).await;
         loop {
             let notified = sh.slot_free.notified();
@@ -849,6 +858,9 @@ async fn run(args: Args) -> i32 {
                 break;
             }
             notified.await;
+        }
+        if launch_until.is_some_and(|end| tokio::time::Instant::now() >= end) {
+            break;
         }
         let a = sh.active.fetch_add(1, Ordering::Relaxed) + 1;
         peak_active = peak_active.max(a);
