@@ -68,6 +68,9 @@ comment = "always"
 allowed_networks = ["127.0.0.0/8"]
 
 # Nobody listens on port 9: deliveries stay pending, for the webhook page.
+[webhook_delivery]
+allow_private_networks = true
+
 [[webhooks]]
 url = "http://127.0.0.1:9/hook"
 secret = "dashboard-test-secret-0123456789"

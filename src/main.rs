@@ -101,6 +101,8 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
             public_ip: config.public_ip,
             answer_delay: config.answer_delay,
             min_se_secs: config.min_se_secs,
+            max_calls: config.max_calls,
+            max_transactions: config.max_transactions,
         },
         ports,
         new_calls_tx,
@@ -114,6 +116,7 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
         .with_recordings_dir(config.recordings_dir.clone())
         .with_prompts(prompts.clone())
         .with_metrics(config.metrics)
+        .with_private_webhooks(config.webhook_delivery.allow_private_networks)
         .with_metrics_registry(metrics.registry.clone());
     let hooks: Vec<(String, String)> = config
         .webhooks
@@ -128,6 +131,7 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
         store.clone(),
         api::DispatchSettings {
             metrics: metrics.webhooks.clone(),
+            delivery: config.webhook_delivery.clone(),
             ..Default::default()
         },
     );

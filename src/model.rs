@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod webhook_destination;
 pub mod webhook_url;
 
 /// Letters, digits, `-` and `_`: the names of headers, surveys and

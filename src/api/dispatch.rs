@@ -10,7 +10,10 @@ use futures_util::future::join_all;
 
 use super::event_json::event_json;
 use super::signature;
+use super::webhook_client;
+use crate::config::WebhookDelivery;
 use crate::metrics::WebhookMetrics;
+use crate::model::webhook_destination::check_url_literal;
 use crate::store::{Attempt, DueDelivery, Event, Store};
 
 /// Timing of deliveries.
@@ -29,6 +32,8 @@ pub struct DispatchSettings {
     pub lease: Duration,
     /// Attempts by result, for /metrics.
     pub metrics: WebhookMetrics,
+    /// Extra CA certificates, and whether private networks may receive.
+    pub delivery: WebhookDelivery,
 }
 
 impl Default for DispatchSettings {
@@ -41,6 +46,7 @@ impl Default for DispatchSettings {
             timeout: Duration::from_secs(10),
             lease: Duration::from_secs(60),
             metrics: WebhookMetrics::default(),
+            delivery: WebhookDelivery::default(),
         }
     }
 }
@@ -58,12 +64,7 @@ impl DispatchSettings {
 /// Starts the dispatcher; it runs until the runtime stops.
 pub fn spawn_dispatcher(store: Store, settings: DispatchSettings) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .user_agent(concat!("smileyd/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-        {
+        let client = match webhook_client::build(&settings.delivery, settings.timeout) {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "webhooks: cannot build an HTTP client; no deliveries");
@@ -114,26 +115,20 @@ async fn deliver(
         }
     };
     let now = Utc::now();
-    let result = client
-        .post(&d.url)
-        .header("content-type", "application/json")
-        .header("smileyd-event", d.kind.as_str())
-        .header("smileyd-event-id", d.event_id.to_string())
-        .header(
-            signature::HEADER,
-            signature::header_value(d.secret.as_bytes(), now.timestamp(), &body),
-        )
-        .body(body)
-        .send()
-        .await;
+    // Names are checked by the client's resolver; an address literal is
+    // checked here (a receiver added before the rule, or the option turned
+    // off since).
+    let refused = check_url_literal(&d.url, settings.delivery.allow_private_networks);
+    let result = match refused {
+        Err(reason) => Err(reason),
+        Ok(()) => send(client, &d, now.timestamp(), body).await,
+    };
     let attempt = match result {
-        Ok(r) if r.status().is_success() => Attempt::Delivered {
-            status: r.status().as_u16(),
-        },
+        Ok(status) if (200..300).contains(&status) => Attempt::Delivered { status },
         other => {
             let (status, error) = match other {
-                Ok(r) => (Some(r.status().as_u16()), format!("HTTP {}", r.status())),
-                Err(e) => (None, e.to_string()),
+                Ok(code) => (Some(code), format!("HTTP {code}")),
+                Err(e) => (None, e),
             };
             let age = (now - d.created_at).to_std().unwrap_or_default();
             let retry_at = (age < settings.give_up_after).then(|| {
@@ -159,4 +154,26 @@ async fn deliver(
         // The lease runs out and the delivery is tried again: at least once.
         tracing::warn!(error = %e, "webhooks: cannot record a delivery outcome");
     }
+}
+
+/// One signed POST; the status that came back, or why none did (with the
+/// causes: a certificate error names itself).
+async fn send(
+    client: &reqwest::Client,
+    d: &DueDelivery,
+    timestamp: i64,
+    body: Vec<u8>,
+) -> Result<u16, String> {
+    let signed = signature::header_value(d.secret.as_bytes(), timestamp, &body);
+    client
+        .post(&d.url)
+        .header("content-type", "application/json")
+        .header("smileyd-event", d.kind.as_str())
+        .header("smileyd-event-id", d.event_id.to_string())
+        .header(signature::HEADER, signed)
+        .body(body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .map_err(|e| webhook_client::error_chain(&e))
 }

@@ -36,6 +36,7 @@ pub mod signature;
 mod state;
 mod survey;
 mod timeseries;
+mod webhook_client;
 mod webhooks;
 
 #[cfg(test)]

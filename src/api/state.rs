@@ -42,6 +42,9 @@ pub struct ApiState {
     pub surveys: SurveysHandle,
     /// Set while the database is known to be unreachable.
     pub outage: Arc<Outage>,
+    /// Receivers on loopback or private networks may be added
+    /// (`webhook_delivery.allow_private_networks`).
+    pub allow_private_webhooks: bool,
 }
 
 /// The surveys the daemon runs, for the figures: which scale each uses and
@@ -102,7 +105,14 @@ impl ApiState {
             prompts: None,
             surveys: SurveysHandle::default(),
             outage: Arc::default(),
+            allow_private_webhooks: false,
         }
+    }
+
+    /// Lets receivers on loopback and private networks be added.
+    pub fn with_private_webhooks(mut self, allow: bool) -> Self {
+        self.allow_private_webhooks = allow;
+        self
     }
 
     /// Shares the daemon's survey catalogue (updated on reload).

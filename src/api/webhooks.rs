@@ -15,7 +15,8 @@ use super::measurements::rfc3339;
 use super::params::{require_json, Params};
 use super::schema::DeliveryStatusName;
 use super::state::ApiState;
-use crate::model::webhook_url;
+use super::webhook_client;
+use crate::model::{webhook_destination, webhook_url};
 use crate::store::{Delivery, DeliveryStatus, Webhook};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -149,7 +150,7 @@ pub async fn list(
     request_body = NewWebhookJson,
     responses(
         (status = 201, description = "Added; receives every event from now on", body = WebhookJson),
-        (status = 400, description = "Bad body", body = ErrorJson),
+        (status = 400, description = "Bad body, or a URL on an address webhooks are not delivered to (loopback, link-local, private networks unless allowed)", body = ErrorJson),
         (status = 401, description = "No or unknown token", body = ErrorJson),
         (status = 403, description = "Needs an admin token", body = ErrorJson),
         (status = 409, description = "A receiver with this URL exists", body = ErrorJson),
@@ -175,6 +176,7 @@ pub async fn create(
             "must be an http:// or https:// URL with a host name or IPv4 address and a plain path",
         ));
     }
+    refuse_destination(url, state.allow_private_webhooks).await?;
     if new.secret.chars().count() < 16 {
         return Err(ApiError::invalid(
             "secret",
@@ -192,6 +194,26 @@ pub async fn create(
             "url: a webhook with this URL exists",
         )),
     }
+}
+
+/// A receiver must not be on an address deliveries refuse: an address
+/// literal is judged as it is, a name by what it resolves to now (and again
+/// at every delivery). A name that does not resolve yet is accepted: its
+/// deliveries fail, with the reason, until it does.
+async fn refuse_destination(url: &str, allow_private: bool) -> Result<(), ApiError> {
+    webhook_destination::check_url_literal(url, allow_private)
+        .map_err(|reason| ApiError::invalid("url", reason))?;
+    let host = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned));
+    if let Some(host) = host.filter(|h| h.parse::<std::net::IpAddr>().is_err()) {
+        if let Err(refused @ webhook_client::ResolveError::Refused(_)) =
+            webhook_client::resolve_allowed(&host, allow_private).await
+        {
+            return Err(ApiError::invalid("url", refused));
+        }
+    }
+    Ok(())
 }
 
 /// Remove a receiver; its pending deliveries are given up.

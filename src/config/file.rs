@@ -51,6 +51,8 @@ pub(super) struct FileConfig {
     #[serde(default)]
     pub webhooks: Vec<WebhookFile>,
     #[serde(default)]
+    pub webhook_delivery: WebhookDeliveryFile,
+    #[serde(default)]
     pub api: ApiFile,
     #[serde(default)]
     pub sources: SourcesFile,
@@ -99,6 +101,15 @@ pub(super) struct WebhookFile {
     pub secret: Spanned<String>,
 }
 
+/// [webhook_delivery]: how receivers are reached. The CA file is read and
+/// checked in `load`, with its span.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WebhookDeliveryFile {
+    pub ca_file: Option<Spanned<PathBuf>>,
+    pub allow_private_networks: Option<bool>,
+}
+
 #[derive(Deserialize, Debug, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ApiFile {
@@ -119,6 +130,8 @@ pub(super) struct SipFile {
     pub message_timeout_ms: Option<Bounded<100, 600_000>>,
     /// RFC 4028 asks for 90 at least; lower values are for tests.
     pub min_se_secs: Option<Bounded<1, 86_400>>,
+    pub max_calls: Option<Bounded<1, 1_000_000>>,
+    pub max_transactions: Option<Bounded<16, 10_000_000>>,
 }
 
 #[derive(Deserialize, Debug, Default)]

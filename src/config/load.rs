@@ -11,9 +11,9 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::cli::Overrides;
-use super::file::{FileConfig, FileText, SurveyFile, WebhookFile};
+use super::file::{FileConfig, FileText, SurveyFile, WebhookDeliveryFile, WebhookFile};
 use super::types::{Bounded, Keys, Language, ListenAddr, Network, PortRange, PublicIp};
-use super::{Config, ConfigError, SurveyConfig, WebhookConfig, DEFAULT_ALLOWED};
+use super::{Config, ConfigError, SurveyConfig, WebhookConfig, WebhookDelivery, DEFAULT_ALLOWED};
 use crate::model::is_token;
 use crate::sip::connection::ConnectionLimits;
 use crate::sources::{HeaderName, Source, SourceSpec};
@@ -175,6 +175,15 @@ impl Config {
             connections: connection_limits(&file.sip),
             // RFC 4028 §4: 90 s, the smallest Min-SE the RFC allows.
             min_se_secs: file.sip.min_se_secs.map_or(90, |b| b.get() as u32),
+            // One call per even port of the range (the odd one is its RTCP).
+            max_calls: file
+                .sip
+                .max_calls
+                .map_or(usize::from(last - first).div_ceil(2), |n| n.get() as usize),
+            max_transactions: file
+                .sip
+                .max_transactions
+                .map_or(super::DEFAULT_MAX_TRANSACTIONS, |n| n.get() as usize),
             symmetric_rtp: file.media.symmetric_rtp.unwrap_or(true),
             media_timeout: file
                 .media
@@ -201,7 +210,14 @@ impl Config {
                 header(&h.original_call_id, "X-Original-Call-Id"),
             )?,
             retention_days: file.recordings.retention_days.unwrap_or(90),
-            webhooks: webhooks(&file.webhooks, &text)?,
+            webhook_delivery: webhook_delivery(&file.webhook_delivery, &text)?,
+            webhooks: webhooks(
+                &file.webhooks,
+                &text,
+                file.webhook_delivery
+                    .allow_private_networks
+                    .unwrap_or(false),
+            )?,
             metrics: file.api.metrics.unwrap_or_default(),
             recording,
             database: crate::store::ConnectOptions {
@@ -400,12 +416,47 @@ impl<'f> SurveyTable<'f> {
     }
 }
 
+/// [webhook_delivery]: the CA file must hold at least one PEM certificate
+/// (read now, so a typo stops the daemon instead of every delivery).
+fn webhook_delivery(
+    file: &WebhookDeliveryFile,
+    text: &FileText,
+) -> Result<WebhookDelivery, ConfigError> {
+    let ca_file = match &file.ca_file {
+        None => None,
+        Some(path) => {
+            let p = path.get_ref();
+            let error = |m: String| text.error_at(path.span(), "webhook_delivery.ca_file", m);
+            let pem = std::fs::read(p).map_err(|e| error(format!("{}: {e}", p.display())))?;
+            match reqwest::Certificate::from_pem_bundle(&pem) {
+                Ok(certs) if !certs.is_empty() => {}
+                Ok(_) => return Err(error(format!("{}: no PEM certificate in it", p.display()))),
+                Err(e) => return Err(error(format!("{}: {e}", p.display()))),
+            }
+            Some(p.clone())
+        }
+    };
+    Ok(WebhookDelivery {
+        ca_file,
+        allow_private_networks: file.allow_private_networks.unwrap_or(false),
+    })
+}
+
 /// The [[webhooks]] receivers: a secret of at least 16 characters, each URL
-/// once.
-fn webhooks(list: &[WebhookFile], text: &FileText) -> Result<Vec<WebhookConfig>, ConfigError> {
+/// once, no address literal that deliveries would refuse.
+fn webhooks(
+    list: &[WebhookFile],
+    text: &FileText,
+    allow_private_networks: bool,
+) -> Result<Vec<WebhookConfig>, ConfigError> {
     let mut out: Vec<WebhookConfig> = Vec::new();
     for (i, w) in list.iter().enumerate() {
         let url = &w.url.get_ref().0;
+        if let Err(refused) =
+            crate::model::webhook_destination::check_url_literal(url, allow_private_networks)
+        {
+            return Err(text.error_at(w.url.span(), format!("webhooks[{i}].url"), refused));
+        }
         if w.secret.get_ref().chars().count() < 16 {
             return Err(text.error_at(
                 w.secret.span(),

@@ -25,6 +25,11 @@ use crate::sources::Source;
 pub use cli::{Cli, Command, Overrides, TokenCommand};
 pub use types::MetricsAccess;
 
+/// sip.max_transactions by default: an INVITE's transaction lives 64·T1
+/// (32 s) after its 2xx (RFC 6026 Timer L), so this holds 1,500 new calls a
+/// second with their BYEs and INFOs, in a few tens of MiB at most.
+pub const DEFAULT_MAX_TRANSACTIONS: usize = 200_000;
+
 pub const DEFAULT_ALLOWED: &[&str] = &[
     "127.0.0.0/8",
     "::1/128",
@@ -39,6 +44,17 @@ pub const DEFAULT_ALLOWED: &[&str] = &[
 pub struct WebhookConfig {
     pub url: String,
     pub secret: String,
+}
+
+/// [webhook_delivery]: how webhook receivers are reached.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    /// PEM certificates trusted for https:// receivers besides the
+    /// built-in (Mozilla) roots: a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// Receivers on loopback or private networks (RFC 1918, RFC 6598,
+    /// unique local IPv6) are allowed; link-local never is.
+    pub allow_private_networks: bool,
 }
 
 /// One named survey, resolved.
@@ -69,6 +85,10 @@ pub struct Config {
     pub connections: crate::sip::connection::ConnectionLimits,
     /// Our Min-SE (RFC 4028 §5), in seconds.
     pub min_se_secs: u32,
+    /// Calls at once (sip.max_calls; default: one per even RTP port).
+    pub max_calls: usize,
+    /// SIP server transactions at once (sip.max_transactions).
+    pub max_transactions: usize,
     pub symmetric_rtp: bool,
     pub media_timeout: Duration,
     pub max_call: Duration,
@@ -87,6 +107,8 @@ pub struct Config {
     pub retention_days: u32,
     /// Receivers of signed webhook POSTs.
     pub webhooks: Vec<WebhookConfig>,
+    /// How receivers are reached ([webhook_delivery]).
+    pub webhook_delivery: WebhookDelivery,
     /// Who may read /metrics.
     pub metrics: MetricsAccess,
     /// How comments are recorded ([recordings]).

@@ -290,6 +290,25 @@ fn other_tables_name_the_line_of_the_value() {
         "FILE: line 3: webhooks[0].secret: the secret for https://a.example/ must be at least 16 characters"
     );
     assert_eq!(
+        error_of(&hook("http://127.0.0.1:22/x")),
+        "FILE: line 2: webhooks[0].url: 127.0.0.1 is a loopback address; webhooks go there only \
+         with webhook_delivery.allow_private_networks = true"
+    );
+    assert_eq!(
+        error_of(&format!(
+            "[webhook_delivery]\nallow_private_networks = true\n\n{}",
+            hook("http://169.254.169.254/latest")
+        )),
+        "FILE: line 5: webhooks[0].url: 169.254.169.254 is a link-local address; webhooks are \
+         never delivered there"
+    );
+    assert_eq!(
+        error_of("[webhook_delivery]\nca_file = \"/nonexistent/ca.pem\"\n")
+            .split(" (")
+            .next(),
+        Some("FILE: line 2: webhook_delivery.ca_file: /nonexistent/ca.pem: No such file or directory")
+    );
+    assert_eq!(
         error_of("[api]\nmetrics = \"maybe\"\n"),
         "FILE: line 2: api.metrics: 'maybe' must be open, read or off"
     );
@@ -384,5 +403,49 @@ fn connection_bounds() {
     assert_eq!(
         error_of("[sip]\nmax_connections = 0\n"),
         "FILE: line 2: sip.max_connections: must be between 1 and 1000000"
+    );
+}
+
+/// [webhook_delivery]: the CA file is read at load; one without a PEM
+/// certificate is refused with its line, one with a certificate is taken.
+#[test]
+fn webhook_delivery_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").unwrap();
+    assert_eq!(
+        error_of(&format!(
+            "[webhook_delivery]\nca_file = \"{}\"\n",
+            junk.display()
+        )),
+        format!(
+            "FILE: line 2: webhook_delivery.ca_file: {}: no PEM certificate in it",
+            junk.display()
+        )
+    );
+    let key = rcgen::KeyPair::generate().unwrap();
+    let ca = rcgen::CertificateParams::new(vec!["ca.example".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let good = dir.path().join("ca.pem");
+    std::fs::write(&good, ca.pem()).unwrap();
+    let text = format!(
+        "[webhook_delivery]\nca_file = \"{}\"\nallow_private_networks = true\n\n\
+         [[webhooks]]\nurl = \"http://10.0.0.5/hook\"\nsecret = \"0123456789abcdef\"\n",
+        good.display()
+    );
+    let c = load_with(&text, Overrides::default())
+        .map_err(|e| e.0)
+        .unwrap();
+    assert_eq!(c.webhook_delivery.ca_file.as_deref(), Some(good.as_path()));
+    assert!(c.webhook_delivery.allow_private_networks);
+    assert_eq!(c.webhooks[0].url, "http://10.0.0.5/hook");
+    assert_eq!(
+        load_with("", Overrides::default())
+            .map_err(|e| e.0)
+            .unwrap()
+            .webhook_delivery,
+        crate::config::WebhookDelivery::default()
     );
 }

@@ -3,6 +3,8 @@
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
+#[cfg(test)]
+mod jitter_props;
 pub mod latch;
 mod pacer;
 pub mod ports;

@@ -41,7 +41,17 @@ pub struct SipSettings {
     pub answer_delay: Duration,
     /// Our Min-SE (RFC 4028): a shorter Session-Expires gets 422.
     pub min_se_secs: u32,
+    /// Calls at once; an INVITE beyond gets 503 before a port or a task is
+    /// taken (sip.max_calls).
+    pub max_calls: usize,
+    /// Server transactions at once; a new request beyond gets 503 without
+    /// one (sip.max_transactions).
+    pub max_transactions: usize,
 }
+
+/// How long a peer refused for want of room waits before trying again
+/// (RFC 3261 §21.5.4: 503 with Retry-After).
+pub const BUSY_RETRY_AFTER_SECS: u32 = 5;
 
 /// A response's status code and reason phrase.
 pub type Status<'a> = (u16, &'a str);
@@ -185,10 +195,32 @@ impl Endpoint {
         };
         let tx = TxKey::of(&core);
         let is_ack = core.method == "ACK";
+        // Nothing is kept for a source that may not call: its requests are
+        // answered statelessly (an INVITE with 403, in `accept`), without a
+        // server transaction, so a flood of branches from it holds no
+        // memory.
+        let stateful = self.allowed(inbound.flow.peer().ip());
         // RFC 3261 §17.2.3: retransmissions are absorbed by their transaction.
-        if !is_ack {
+        if !is_ack && stateful {
             match self.inner.server.arrival(&tx) {
-                Arrival::New => self.inner.server.begin(tx.clone()),
+                Arrival::New => {
+                    if !self
+                        .inner
+                        .server
+                        .begin(tx.clone(), self.inner.settings.max_transactions)
+                    {
+                        tracing::warn!(peer = %inbound.flow.peer(), limit = self.inner.settings.max_transactions, "server transactions full: 503");
+                        let extra = [("Retry-After", BUSY_RETRY_AFTER_SECS.to_string())];
+                        self.respond_without_tx_extra(
+                            &msg,
+                            inbound.flow,
+                            (503, "Service Unavailable"),
+                            &extra,
+                        )
+                        .await;
+                        return;
+                    }
+                }
                 Arrival::Pending => return,
                 Arrival::Replay(flow, resp) => {
                     super::retransmit::send(&self.inner.transport, flow, resp).await;
@@ -265,9 +297,19 @@ impl Endpoint {
     /// A response to a request that has no transaction (it failed the
     /// checks), with a fresh To tag.
     async fn respond_without_tx(&self, req: &Message, flow: Flow, status: Status<'_>) {
+        self.respond_without_tx_extra(req, flow, status, &[]).await;
+    }
+
+    async fn respond_without_tx_extra(
+        &self,
+        req: &Message,
+        flow: Flow,
+        status: Status<'_>,
+        extra: &[(&str, String)],
+    ) {
         let Some(via) = TopVia::of(req) else { return };
         let tag = build::new_tag();
-        let resp = build::response(req, flow, status, Some(&tag), &[], None);
+        let resp = build::response(req, flow, status, Some(&tag), extra, None);
         let reply_to = build::response_flow(&via, flow);
         self.inner
             .server

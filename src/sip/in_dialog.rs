@@ -11,6 +11,17 @@ use super::session_timer::{self, Negotiated};
 use crate::media::dtmf;
 use crate::model::{Digit, DtmfSource};
 
+/// Hands `event` to its call now if its queue has room, else from a task of
+/// its own: used for events that come once per dialog (the first ACK, BYE),
+/// so the number of such tasks is bounded by the calls.
+fn deliver_later(events: tokio::sync::mpsc::Sender<CallEvent>, event: CallEvent) {
+    if let Err(tokio::sync::mpsc::error::TrySendError::Full(event)) = events.try_send(event) {
+        tokio::spawn(async move {
+            let _ = events.send(event).await;
+        });
+    }
+}
+
 const NO_DIALOG: Status<'static> = (481, "Call/Transaction Does Not Exist");
 const OUT_OF_ORDER: Status<'static> = (500, "Server Internal Error (CSeq out of order)");
 
@@ -132,7 +143,16 @@ impl Endpoint {
             })
             .flatten();
         if let Some((events, event)) = event {
-            let _ = events.send(event).await;
+            match event {
+                // Once per dialog: it must arrive, but not by making every
+                // other call wait while this one's queue is full.
+                CallEvent::Confirmed(_) => deliver_later(events, event),
+                // A re-INVITE's answer, like the re-offer itself: dropped
+                // when the call is not reading its queue.
+                _ => {
+                    let _ = events.try_send(event);
+                }
+            }
         }
     }
 
@@ -141,7 +161,7 @@ impl Endpoint {
         match removed {
             Some(d) => {
                 self.reply(&req, (200, "OK")).await;
-                let _ = d.events.send(CallEvent::RemoteHangup).await;
+                deliver_later(d.events, CallEvent::RemoteHangup);
             }
             None => self.reply(&req, NO_DIALOG).await,
         }
@@ -160,13 +180,22 @@ impl Endpoint {
         let digit = content_type.and_then(|ct| dtmf::parse_info(ct, &body));
         match (content_type, digit) {
             (_, Some(key)) => {
-                self.reply(&req, (200, "OK")).await;
-                self.inner.stats.info_digit();
                 let digit = Digit {
                     key,
                     source: DtmfSource::Info,
                 };
-                let _ = events.send(CallEvent::Digit(digit)).await;
+                // The call's queue is full (its task is busy, say waiting
+                // for the database): this key is refused, not waited for,
+                // so no other call's SIP waits on this one (RFC 6086 §4.2.2:
+                // a 5xx to INFO leaves the dialog up).
+                if events.try_send(CallEvent::Digit(digit)).is_err() {
+                    let extra = [("Retry-After", "1".to_string())];
+                    return self
+                        .answer(&req, (503, "Service Unavailable (call busy)"), &extra, None)
+                        .await;
+                }
+                self.reply(&req, (200, "OK")).await;
+                self.inner.stats.info_digit();
             }
             // An empty INFO is a keep-alive; answer it.
             (None, None) => self.reply(&req, (200, "OK")).await,

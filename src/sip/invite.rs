@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::build;
 use super::dialog::{CallEvent, Dialog, DialogKey, IncomingCall};
-use super::endpoint::{sanitize_reason, Endpoint, Request};
+use super::endpoint::{sanitize_reason, Endpoint, Request, BUSY_RETRY_AFTER_SECS};
 use super::message::{self, Message, StartLine};
 use super::sdp::{self, LocalMedia, Negotiated as Media, SdpError, SessionDescription};
 use super::session_timer::{self, Negotiated, SessionTimer};
@@ -79,7 +79,7 @@ impl Endpoint {
         }
     }
 
-    fn allowed(&self, ip: IpAddr) -> bool {
+    pub(super) fn allowed(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6
                 .to_ipv4_mapped()
@@ -143,6 +143,13 @@ impl Endpoint {
             return Err(
                 Refusal::new(503, "Service Unavailable (shutting down)").with("Retry-After", "30")
             );
+        }
+        // RFC 3261 §21.5.4: full, come back later; before a port is leased
+        // or a call task started.
+        if self.inner.dialogs.count() >= self.inner.settings.max_calls {
+            tracing::warn!(peer = %src, limit = self.inner.settings.max_calls, "sip.max_calls reached: 503");
+            return Err(Refusal::new(503, "Service Unavailable (too many calls)")
+                .with("Retry-After", BUSY_RETRY_AFTER_SECS.to_string()));
         }
         let bind_ip = match self.inner.transport.local_addr().ip() {
             ip if ip.is_unspecified() && src.is_ipv6() => {

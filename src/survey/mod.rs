@@ -298,4 +298,6 @@ impl Survey {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

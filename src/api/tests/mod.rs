@@ -20,6 +20,7 @@ mod session;
 mod surveys;
 mod timeseries;
 mod webhooks;
+mod webhooks_tls;
 use crate::model::{CallOutcome, Rating};
 use crate::store::tests::{at, insert_many, rating, TempSqlite, T0};
 use crate::store::{CallRecord, Store};

@@ -67,6 +67,11 @@ fn fast() -> DispatchSettings {
         max_backoff: Duration::from_millis(300),
         poll: Duration::from_millis(100),
         timeout: Duration::from_secs(2),
+        // The receivers here are on 127.0.0.1.
+        delivery: crate::config::WebhookDelivery {
+            allow_private_networks: true,
+            ..Default::default()
+        },
         ..DispatchSettings::default()
     }
 }
@@ -216,8 +221,45 @@ async fn webhooks_managed_through_the_api() {
             (st, r.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
+    // Loopback, link-local, private and names resolving to loopback are
+    // refused (private networks are not allowed on this server).
+    for (body, why) in [
+        (
+            r#"{"url":"http://127.0.0.1:22/hook","secret":"0123456789abcdef"}"#,
+            "127.0.0.1 is a loopback address",
+        ),
+        (
+            r#"{"url":"http://169.254.169.254/latest","secret":"0123456789abcdef"}"#,
+            "169.254.169.254 is a link-local address",
+        ),
+        (
+            r#"{"url":"http://10.1.2.3/hook","secret":"0123456789abcdef"}"#,
+            "10.1.2.3 is a private network address",
+        ),
+        (
+            r#"{"url":"http://0.0.0.0:8080/hook","secret":"0123456789abcdef"}"#,
+            "0.0.0.0 is an unspecified address",
+        ),
+        (
+            r#"{"url":"http://localhost:8080/hook","secret":"0123456789abcdef"}"#,
+            "localhost resolves to no address webhooks may be delivered to",
+        ),
+    ] {
+        let (st, e) = post(body, "application/json").await;
+        let message = e["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{body}: {e}");
+        assert!(
+            message.starts_with("url: ") && message.contains(why),
+            "{body}: {message}"
+        );
+    }
+    // TEST-NET-1: a public-looking address nothing here ever connects to
+    // (no dispatcher runs in this test).
     let (st, hook) = post(
-        r#"{"url":"http://127.0.0.1:9/hook","secret":"0123456789abcdef"}"#,
+        r#"{"url":"http://192.0.2.10:9/hook","secret":"0123456789abcdef"}"#,
         "application/json",
     )
     .await;
@@ -226,7 +268,7 @@ async fn webhooks_managed_through_the_api() {
     assert_eq!(hook["source"], "api");
     assert!(hook.get("secret").is_none());
     let (st, _) = post(
-        r#"{"url":"http://127.0.0.1:9/hook","secret":"0123456789abcdef"}"#,
+        r#"{"url":"http://192.0.2.10:9/hook","secret":"0123456789abcdef"}"#,
         "application/json",
     )
     .await;
@@ -314,6 +356,41 @@ async fn webhooks_managed_through_the_api() {
         .raw(Method::POST, &retry, &[("authorization", &auth)])
         .await;
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+/// With `webhook_delivery.allow_private_networks`, receivers on loopback and
+/// private networks may be added; link-local (metadata services) still not.
+#[tokio::test]
+async fn private_receivers_only_when_allowed() {
+    let s = serve(|store| ApiState::new(store).with_private_webhooks(true)).await;
+    let (_, admin) = s
+        .store()
+        .create_token("ops", Scope::Admin)
+        .await
+        .expect("token");
+    let post = |url: &str| {
+        let req = s
+            .client
+            .post(format!("{}/api/v1/webhooks", s.base))
+            .header("authorization", format!("Bearer {admin}"))
+            .json(&serde_json::json!({"url": url, "secret": "0123456789abcdef"}));
+        async move {
+            let r = req.send().await.expect("post");
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for ok in [
+        "http://127.0.0.1:9/hook",
+        "http://10.1.2.3/hook",
+        "http://localhost:9/hook",
+    ] {
+        let (st, body) = post(ok).await;
+        assert_eq!(st, StatusCode::CREATED, "{ok}: {body}");
+    }
+    let (st, e) = post("http://169.254.169.254/latest").await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let message = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("never delivered there"), "{message}");
 }
 
 /// The URL rule published in the OpenAPI document is the one enforced.

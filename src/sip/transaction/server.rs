@@ -139,8 +139,9 @@ impl ServerTransactions {
         }
     }
 
-    /// Starts the transaction of a new request.
-    pub fn begin(&self, key: TxKey) {
+    /// Starts the transaction of a new request; false (and nothing kept)
+    /// when `limit` transactions are in progress already.
+    pub fn begin(&self, key: TxKey, limit: usize) -> bool {
         let kind = if key.method == "INVITE" {
             Kind::Invite {
                 state: InviteState::Proceeding,
@@ -154,9 +155,14 @@ impl ServerTransactions {
             last_response: None,
             expires: Instant::now() + self.timers.unanswered_limit(),
         };
-        if let Ok(mut map) = self.map.lock() {
-            map.insert(key, tx);
+        let Ok(mut map) = self.map.lock() else {
+            return false;
+        };
+        if map.len() >= limit {
+            return false;
         }
+        map.insert(key, tx);
+        true
     }
 
     /// Sends a response to `flow` and, when the request has a transaction
