@@ -289,7 +289,9 @@ async fn drive(
                     key_at = Some(Instant::now());
                     feed(&mut survey, &mut pending, Input::Digit(d))
                 }
-                Some(CallEvent::AckTimeout) => break End::Local(CallOutcome::Failed),
+                Some(CallEvent::AckTimeout) | Some(CallEvent::PrackTimeout) => {
+                    break End::Local(CallOutcome::Failed)
+                }
                 // RFC 4028 §10: like a lost ACK, the dialog failed; BYE.
                 Some(CallEvent::SessionExpired) => break End::Local(CallOutcome::Failed),
                 Some(CallEvent::RemoteHangup) | Some(CallEvent::Cancelled) | None => break End::Remote,

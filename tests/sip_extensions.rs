@@ -61,12 +61,22 @@ fn prack(ua: &SipUa, dialog: &mut Dialog, rseq: &str, invite_cseq: u32) -> Reque
 /// `Require: 100rel` and an RSeq, is sent again (same RSeq) until the
 /// PRACK, the PRACK is answered 200, and the 200 to the INVITE waits for
 /// the PRACK even once the ring time is over. A PRACK naming another RSeq
-/// gets 481.
+/// gets 481. Over TCP too: unlike a final response, the reliable
+/// provisional is sent again on every transport.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reliable_ringing_holds_the_200_until_prack() {
     let d = Daemon::with_settings(ringing(50)).await;
-    let ua = SipUa::udp(d.sip).await;
-    let inv = invite(&d, &ua, &agent("prack"), &[("Supported", "100rel, timer")]).await;
+    reliable_ringing(&d, SipUa::udp(d.sip).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reliable_ringing_is_sent_again_over_tcp() {
+    let d = Daemon::with_settings(ringing(50)).await;
+    reliable_ringing(&d, SipUa::tcp(d.sip).await).await;
+}
+
+async fn reliable_ringing(d: &Daemon, ua: SipUa) {
+    let inv = invite(d, &ua, &agent("prack"), &[("Supported", "100rel, timer")]).await;
     ua.send(&inv).await;
     let branch = inv.branch();
     let ringing = loop {
@@ -194,8 +204,19 @@ async fn no_prack_ends_the_invite_with_5xx() {
     );
     ua.send(&ack_for_failure(&inv, &fin)).await;
     assert!(codes(&ua, &inv, 200).is_empty());
-    let r = d.api.responses(&who).await;
+    // The caller never acknowledged the ringing: a failed call, not one
+    // the caller hung up.
+    let deadline = Instant::now() + secs(5);
+    let r = loop {
+        let r = d.api.responses(&who).await;
+        if num(&r["failed"]) > 0.0 || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(ms(100)).await;
+    };
     assert_eq!(num(&r["rated"]), 0.0, "{r}");
+    assert_eq!(num(&r["failed"]), 1.0, "{r}");
+    assert_eq!(num(&r["hung_up"]), 0.0, "{r}");
 }
 
 /// `Require: 100rel` and no ring time: nothing provisional but 100 to

@@ -45,6 +45,9 @@ pub enum CallEvent {
     Confirmed(Option<Negotiated>),
     /// No ACK within 64·T1 (RFC 3261 §13.3.1.4): the call must end.
     AckTimeout,
+    /// No PRACK for our reliable 180 within 64·T1 (RFC 3262 §3): the
+    /// INVITE was refused with a 5xx and the call never answered.
+    PrackTimeout,
     /// A key sent as SIP INFO.
     Digit(Digit),
     /// A re-INVITE or UPDATE changed the media (address, codec, hold).

@@ -114,7 +114,7 @@ impl Endpoint {
             if let Some(d) = self.inner.dialogs.remove_unanswered(dkey) {
                 let tag = d.key.local_tag.clone();
                 self.respond(req, NO_PRACK, Some(&tag), &[], None).await;
-                let _ = d.events.send(CallEvent::Cancelled).await;
+                let _ = d.events.send(CallEvent::PrackTimeout).await;
             }
         }
         acknowledged

@@ -22,7 +22,8 @@ pub async fn send(transport: &Transport, flow: Flow, data: Bytes) {
 /// After the first send (done by the caller), sends `data` again on
 /// `schedule` until `stop` completes: `Some` with its output, or `None`
 /// when the schedule gave up first. Over a reliable flow nothing is sent
-/// again (RFC 3261 §17.1.2.2, §17.2.1), but the time limit still applies.
+/// again (RFC 3261 §17.1.2.2, §17.2.1) unless the schedule says so (RFC
+/// 3262 §3), but the time limit still applies.
 pub async fn until<F: Future>(
     transport: &Transport,
     flow: Flow,
@@ -34,7 +35,7 @@ pub async fn until<F: Future>(
     let deadline = Instant::now() + schedule.give_up;
     let mut interval = schedule.first;
     loop {
-        let wake = if flow.is_udp() {
+        let wake = if flow.is_udp() || schedule.on_reliable_flows {
             (Instant::now() + interval).min(deadline)
         } else {
             deadline

@@ -34,6 +34,9 @@ pub struct Schedule {
     pub first: Duration,
     pub cap: Option<Duration>,
     pub give_up: Duration,
+    /// Sent again over reliable flows too (TCP, TLS): only the reliable
+    /// provisional response, whose PRACK is end to end (RFC 3262 §3).
+    pub on_reliable_flows: bool,
 }
 
 impl Schedule {
@@ -78,6 +81,8 @@ impl Timers {
             first: self.t1,
             cap: None,
             give_up: self.timeout(),
+            // §3: "retransmitted ... for all transports", unlike §17's.
+            on_reliable_flows: true,
         }
     }
 
@@ -119,6 +124,7 @@ impl Timers {
             first: self.t1,
             cap: Some(T2),
             give_up: self.timeout(),
+            on_reliable_flows: false,
         }
     }
 }
