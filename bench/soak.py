@@ -247,7 +247,8 @@ def cmd_plot(a):
         if pts:
             path = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, v in pts)
             out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="1.3"/>')
-        step = nice_max(tmax / 6) if tmax > 60 else 10
+        # Whole minutes between labels: 5-minute multiples on long runs.
+        step = max(60.0, round(tmax / 6 / 300) * 300.0) if tmax > 600 else 60.0
         t = 0.0
         while t <= tmax:
             out.append(f'<text x="{x(t):.1f}" y="{top + PH + 13}" text-anchor="middle">{t / 60:g} min</text>')
