@@ -259,6 +259,35 @@ def summarize_gaps(gaps, streams, received, expected):
 # sipp results
 
 
+def sipp_call_rate(rows):
+    """New calls a second that sipp achieved: calls started over the time
+    from its first to its last new call, from the periodic statistics."""
+    head = rows[0]
+    try:
+        ti, ci = head.index("ElapsedTime(C)"), head.index("OutgoingCall(C)")
+    except ValueError:
+        return None
+
+    def secs(v):
+        h, m, rest = v.split(":")
+        return int(h) * 3600 + int(m) * 60 + float(rest.split(":")[0])
+
+    pts = []
+    for r in rows[1:]:
+        try:
+            pts.append((secs(r[ti]), int(float(r[ci]))))
+        except (ValueError, IndexError):
+            pass
+    if len(pts) < 2:
+        return None
+    total = pts[-1][1]
+    first = next((p for p in pts if p[1] > 0), None)
+    last = next((p for p in pts if p[1] >= total), None)
+    if not first or not last or last[0] <= first[0]:
+        return None
+    return round((last[1] - first[1]) / (last[0] - first[0]), 2)
+
+
 def sipp_summary(d):
     out = {"generator": "sipp"}
     stat = os.path.join(d, "sipp_stat.csv")
@@ -282,6 +311,7 @@ def sipp_summary(d):
         if k.startswith("Failed") and k.endswith("(C)") and k != "FailedCall(C)" and num(k)
     }
     out["retransmissions"] = num("Retransmissions(C)")
+    out["achieved_cps"] = sipp_call_rate(rows)
     out["dead_call_msgs"] = num("DeadCallMsgs(C)")
     out["out_of_call_msgs"] = num("OutOfCallMsgs(C)")
     counts = glob.glob(os.path.join(d, "*_counts.csv"))
@@ -365,7 +395,7 @@ def cmd_step(a):
     for k in ("attempted", "completed", "pressed", "failed", "failures", "setup_ms"):
         res[k] = g.get(k)
     if a.generator == "sipp":
-        for k in ("retransmissions", "dead_call_msgs", "out_of_call_msgs"):
+        for k in ("retransmissions", "dead_call_msgs", "out_of_call_msgs", "achieved_cps"):
             res[k] = g.get(k)
         cap = os.path.join(d, "rtp.pcap")
         res["rtp"] = pcap_gaps(cap) if os.path.exists(cap) else None
@@ -417,6 +447,12 @@ def cmd_step(a):
     }
     if base and peak and res["rss"]["peak_active"]:
         res["rss"]["per_call_kb"] = round((peak - base) / res["rss"]["peak_active"], 1)
+    # CPU per call: the plateau's cores over the calls it started a second.
+    cps = res.get("achieved_cps") or a.rate
+    if res["cpu"].get("plateau_cores") is not None and cps:
+        res["cpu"]["ms_per_call"] = round(res["cpu"]["plateau_cores"] * 1000.0 / cps, 3)
+    if res["cpu"].get("total_cpu_s") is not None and res.get("completed"):
+        res["cpu"]["total_ms_per_call"] = round(res["cpu"]["total_cpu_s"] * 1000.0 / res["completed"], 3)
     print(json.dumps(res, sort_keys=True))
 
 
@@ -439,6 +475,60 @@ def cmd_report(a):
             line = line.strip()
             if line:
                 steps.append(json.loads(line))
+    lines = []
+    levels = [s for s in steps if s.get("kind") == "level"]
+    steps = [s for s in steps if s.get("kind") != "level"]
+    if levels:
+        lines += level_table(levels)
+    if steps:
+        lines += step_table(steps)
+    with open(a.md, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    if a.png and steps:
+        plot(steps, a.png)
+
+
+def level_table(levels):
+    """The survey-call levels (bench/load.sh --levels): one row each."""
+    lines = [
+        "| limit | calls/s (achieved) | peak active | calls ok / failed | ratings stored | retrans. "
+        "| CPU avg / peak (cores) | **CPU ms per call** | RSS base → peak (MiB) | KiB per call "
+        "| INVITE→200 p50 / p99 (ms) | RTP gap p50 / p99 / max (ms) |",
+        "|" + "---:|" * 12,
+    ]
+    for s in levels:
+        r = s.get("rtp") or {}
+        rss = s.get("rss") or {}
+        cpu = s.get("cpu") or {}
+        su = s.get("setup_ms") or {}
+        mib = lambda kb: None if kb is None else kb / 1024.0
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    fmt(s["concurrency"]),
+                    f"{fmt(s['rate'], 1)} ({fmt(s.get('achieved_cps'), 1)})",
+                    fmt(rss.get("peak_active")),
+                    f"{fmt(s.get('completed'))} / {fmt(s.get('failed'))}",
+                    f"{fmt(s.get('ratings_stored'))} of {fmt(s.get('pressed'))}"
+                    + (f" ({s['ratings_journal_only']} in the journal)" if s.get("ratings_journal_only") else ""),
+                    fmt(s.get("retransmissions")),
+                    f"{fmt(cpu.get('plateau_cores'), 3)} / {fmt(cpu.get('peak_1s_cores'), 2)}",
+                    f"**{fmt(cpu.get('ms_per_call'), 2)}**",
+                    f"{fmt(mib(rss.get('base_kb')))} → {fmt(mib(rss.get('peak_kb')))}",
+                    fmt(rss.get("per_call_kb")),
+                    f"{fmt(su.get('p50'), 2)} / {fmt(su.get('p99'), 2)}",
+                    f"{fmt(r.get('p50'), 2)} / {fmt(r.get('p99'), 2)} / {fmt(r.get('max'), 1)}",
+                ]
+            )
+            + " |"
+        )
+    lines.append("")
+    return lines
+
+
+def step_table(steps):
     lines = []
     lines.append(
         "| generator | target calls | rate /s | peak active | attempted | completed | pressed | ratings stored (of which journal) | failed (why) "
@@ -508,11 +598,7 @@ def cmd_report(a):
                     f"RSS slope ({gen}, least squares over the steps): {slope:.1f} KiB per active call, "
                     f"intercept {(my - slope * mx) / 1024:.1f} MiB."
                 )
-    with open(a.md, "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    if a.png:
-        plot(steps, a.png)
+    return lines
 
 
 def plot(steps, path):

@@ -11,10 +11,20 @@
 #                                 every call completed and every key pressed
 #                                 was stored (no timing checks); < 1 minute
 #                                 once built
+#   bench/load.sh --levels "200 500 1000 2000" --pin
+#                                 the survey-call levels (issue 19): sipp,
+#                                 key 1 s after the ACK, limit/3.85 new
+#                                 calls/s for 60 s after ramp-up per level,
+#                                 CPU ms per call; only the levels are run
 #   options: --out DIR  --steps "100 500"  --rates "100 200"
 #            --generators "sipp smiley-load"  --rate-generator smiley-load
 #            --hold-ms N  --ramp-secs N  --no-build  --nice N  --rt N
 #            --rtp-fifo N (SMILEYD_RTP_SCHED_FIFO for the RTP pacing threads)
+#            --levels "200 500"  --level-secs N (default 60)
+#            --pin (smileyd on CPU 1; sipp, dumpcap and the monitor on CPU 0)
+#            --perf SECS (perf record -e cpu-clock -g on smileyd for SECS s,
+#            from 8 s into each step: DIR/<step>/perf.data)
+#   SMILEYD_WRAP="valgrind --tool=callgrind ..." runs smileyd under a tool
 #
 # All traffic stays on 127.0.0.1.
 
@@ -49,6 +59,16 @@ RT=""
 # --rtp-fifo N: only smileyd's RTP pacing threads under SCHED_FIFO N
 # (SMILEYD_RTP_SCHED_FIFO).
 RTP_FIFO=""
+# --levels: short survey calls at a concurrency limit L and L/3.85 new
+# calls a second (a call lasts about 3.85 s in sipp: 1 s to the key, the
+# 2.2 s thanks, smileyd's BYE, sipp's 0.5 s linger), LEVEL_SECS after ramp-up.
+LEVELS=""
+LEVEL_SECS=60
+LEVEL_HOLD_MS=1000
+# --pin: smileyd and the generator on separate cores, so that neither
+# takes the other's CPU and smileyd's own cost and timing are on one core.
+PIN=""
+PERF_SECS=""
 
 while (($#)); do
   case "$1" in
@@ -65,7 +85,11 @@ while (($#)); do
     --nice) NICE="$2"; [[ "$NICE" == 0 ]] && NICE=""; shift ;;
     --rt) RT="$2"; shift ;;
     --rtp-fifo) RTP_FIFO="$2"; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --levels) LEVELS="$2"; STEPS=""; RATES=""; shift ;;
+    --level-secs) LEVEL_SECS="$2"; shift ;;
+    --pin) PIN=1 ;;
+    --perf) PERF_SECS="$2"; shift ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -162,7 +186,10 @@ TOML
     cd "$dir"
     local prio=(${NICE:+nice -n "$NICE"})
     [[ -n "$RT" ]] && prio=(chrt -f "$RT")
-    exec "${prio[@]}" env RUST_LOG="${RUST_LOG:-smileyd=warn}" \
+    [[ -n "$PIN" ]] && prio=(taskset -c 1 "${prio[@]}")
+    # SMILEYD_WRAP: a profiler in front of smileyd (word-split on purpose).
+    # shellcheck disable=SC2086
+    exec "${prio[@]}" ${SMILEYD_WRAP:-} env RUST_LOG="${RUST_LOG:-smileyd=warn}" \
       ${RTP_FIFO:+SMILEYD_RTP_SCHED_FIFO="$RTP_FIFO"} "$SMILEYD" \
       --config "$dir/smileyd.toml" \
       --sip-listen "127.0.0.1:$SIP_PORT" \
@@ -176,7 +203,7 @@ TOML
       </dev/null >"$dir/smileyd.log" 2>&1
   ) &
   DAEMON_PID=$!
-  for _ in $(seq 200); do
+  for _ in $(seq 600); do
     if curl -fsS -o /dev/null "http://127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null; then
       return 0
     fi
@@ -207,7 +234,7 @@ stop_daemon() {
   wait "$MON_PID" 2>/dev/null || true
   MON_PID=""
   kill "$DAEMON_PID" 2>/dev/null || true
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     kill -0 "$DAEMON_PID" 2>/dev/null || break
     sleep 0.1
   done
@@ -218,7 +245,7 @@ stop_daemon() {
 
 start_monitor() {
   local dir="$1"
-  python3 "$BENCH/benchlib.py" monitor "$DAEMON_PID" "$(metrics_url)" "$dir/monitor.csv" --interval 0.5 &
+  ${PIN:+taskset -c 0} python3 "$BENCH/benchlib.py" monitor "$DAEMON_PID" "$(metrics_url)" "$dir/monitor.csv" --interval 0.5 &
   MON_PID=$!
   sleep 1.2 # an idle sample or two: the base RSS
 }
@@ -241,6 +268,12 @@ run_step() {
   start_daemon "$dir"
   start_monitor "$dir"
   local timeout_s=$((calls / ${rate%.*} + hold / 1000 + 120))
+  local perf_pid=""
+  if [[ -n "$PERF_SECS" ]]; then
+    (sleep 8; exec perf record -q -e cpu-clock -g -p "$DAEMON_PID" -o "$dir/perf.data" -- sleep "$PERF_SECS") \
+      >"$dir/perf.log" 2>&1 &
+    perf_pid=$!
+  fi
   if [[ "$gen" == sipp ]]; then
     sipp_scenario "$dir" "$hold"
     local sport mport
@@ -251,7 +284,7 @@ run_step() {
     local sample=2
     while ((sample * 50 < calls)); do sample=$((sample * 2)); done
     if [[ -z "$SMOKE" ]] && command -v dumpcap >/dev/null; then
-      ${NICE:+nice -n "$NICE"} dumpcap -q -i lo -P -B 64 -s 96 \
+      ${PIN:+taskset -c 0} ${NICE:+nice -n "$NICE"} dumpcap -q -i lo -P -B 64 -s 96 \
         -f "udp and dst port $mport and udp[0:2] % $sample == 0" \
         -w "$dir/rtp.pcap" >"$dir/dumpcap.log" 2>&1 &
       CAP_PID=$!
@@ -259,7 +292,7 @@ run_step() {
     fi
     (
       cd "$dir"
-      timeout "$timeout_s" ${NICE:+nice -n "$NICE"} sipp "127.0.0.1:$SIP_PORT" -sf "$dir/survey.xml" \
+      timeout "$timeout_s" ${PIN:+taskset -c 0} ${NICE:+nice -n "$NICE"} sipp "127.0.0.1:$SIP_PORT" -sf "$dir/survey.xml" \
         -i 127.0.0.1 -p "$sport" -mi 127.0.0.1 -mp "$mport" \
         -m "$calls" -l "$conc" -r "$rate" -rp 1000 \
         -nostdin -timeout "${timeout_s}s" -max_socket 60000 \
@@ -276,10 +309,11 @@ run_step() {
       CAP_PID=""
     fi
   else
-    timeout "$timeout_s" ${NICE:+nice -n "$NICE"} "$LOADGEN" --target "127.0.0.1:$SIP_PORT" \
+    timeout "$timeout_s" ${PIN:+taskset -c 0} ${NICE:+nice -n "$NICE"} "$LOADGEN" --target "127.0.0.1:$SIP_PORT" \
       -m "$calls" -l "$conc" -r "$rate" --press-after-ms "$hold" \
       --json "$dir/load.json" >"$dir/load.out" 2>"$dir/load.err" || rc=$?
   fi
+  [[ -n "$perf_pid" ]] && { wait "$perf_pid" || log "$label: perf record failed: $(tail -n 2 "$dir/perf.log")"; }
   stop_daemon "$dir"
   if ! python3 "$BENCH/benchlib.py" step --dir "$dir" --label "$label" --generator "$gen" \
     --kind "$kind" --concurrency "$conc" --rate "$rate" --calls "$calls" --hold-ms "$hold" \
@@ -331,6 +365,8 @@ main() {
     echo "machine: $(machine)"
     echo "smileyd: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with local changes)')"
     echo "sipp: $({ sipp -v 2>&1 || true; } | grep -m1 -o 'SIPp v[^ ]*' || echo '?')"
+    [[ -n "$LEVELS" ]] && echo "levels: $LEVELS (limit/3.85 calls/s, ${LEVEL_SECS} s after ramp-up, key ${LEVEL_HOLD_MS} ms after the ACK)"
+    echo "cpus: $([[ -n "$PIN" ]] && echo "smileyd on CPU 1, generator, capture and monitor on CPU 0 (taskset)" || echo "shared")"
     echo "steps: $STEPS (key after ${HOLD_MS} ms, ramp ${RAMP_SECS} s); rates: ${RATES:-none} (${RATE_SECS} s each, key after ${RATE_HOLD_MS} ms)"
     echo "command: bench/load.sh ${ORIG_ARGS[*]}"
     echo "priority: $([[ -n "$NICE" ]] && echo "nice $NICE for smileyd and the generators" || echo default)${RT:+; smileyd under SCHED_FIFO $RT}${RTP_FIFO:+; RTP pacing threads under SCHED_FIFO $RTP_FIFO}"
@@ -346,6 +382,14 @@ main() {
       run_step "$gen" concurrency "$n" "$rate" "$n" "$HOLD_MS" "$gen-c$n" || failed=1
       if [[ -n "$SMOKE" ]]; then check_step || failed=1; fi
     done
+  done
+  for n in $LEVELS; do
+    if ! command -v sipp >/dev/null; then
+      log "no sipp: skipping the levels"; break
+    fi
+    rate="$(python3 -c "print(round($n / 3.85, 1))")"
+    run_step sipp level "$n" "$rate" "$(python3 -c "print(round($rate * ($LEVEL_SECS + 4)))")" \
+      "$LEVEL_HOLD_MS" "sipp-l$n" || failed=1
   done
   for gen in $RATE_GENERATORS; do
     for rate in $RATES; do
