@@ -189,8 +189,8 @@ TOML
     [[ -n "$PIN" ]] && prio=(taskset -c 1 "${prio[@]}")
     # SMILEYD_WRAP: a profiler in front of smileyd (word-split on purpose).
     # shellcheck disable=SC2086
-    exec "${prio[@]}" ${SMILEYD_WRAP:-} env RUST_LOG="${RUST_LOG:-smileyd=warn}" \
-      ${RTP_FIFO:+SMILEYD_RTP_SCHED_FIFO="$RTP_FIFO"} "$SMILEYD" \
+    exec "${prio[@]}" env RUST_LOG="${RUST_LOG:-smileyd=warn}" \
+      ${RTP_FIFO:+SMILEYD_RTP_SCHED_FIFO="$RTP_FIFO"} ${SMILEYD_WRAP:-} "$SMILEYD" \
       --config "$dir/smileyd.toml" \
       --sip-listen "127.0.0.1:$SIP_PORT" \
       --http-listen "127.0.0.1:$HTTP_PORT" \
