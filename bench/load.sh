@@ -161,6 +161,8 @@ start_daemon() {
   HTTP_PORT="$(free_port)"
   while [[ "$HTTP_PORT" == "$SIP_PORT" ]]; do HTTP_PORT="$(free_port)"; done
   mkdir -p "$dir/recordings"
+  # A fresh database even when --out names a directory used before.
+  rm -f "$dir"/smileyd.db "$dir"/smileyd.db-* "$dir/smileyd.journal"
   # The caller presses after the hold; smileyd must wait that long for the
   # key (digit_timeout after the 7.5 s prompt) and for the caller's first
   # RTP (the key is the first RTP the caller sends).
@@ -264,6 +266,7 @@ run_step() {
   local gen="$1" kind="$2" conc="$3" rate="$4" calls="$5" hold="$6" label="$7"
   local dir="$OUT/$label" rc=0
   mkdir -p "$dir"
+  rm -f "$dir"/*_rtt.csv "$dir"/*_counts.csv "$dir"/sipp_* "$dir/rtp.pcap" "$dir/perf.data"
   log "$label: $gen, $calls calls, at most $conc at once, $rate/s, key after $hold ms"
   start_daemon "$dir"
   start_monitor "$dir"
