@@ -8,6 +8,8 @@ pub mod call;
 pub mod comment;
 pub mod config;
 pub mod current;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod journal;
 pub mod media;
 pub mod metrics;

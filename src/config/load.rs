@@ -64,6 +64,20 @@ impl Config {
             Some(path) => FileText::read(path)?,
             None => FileText::default(),
         };
+        Config::resolve(o, text)
+    }
+
+    /// `load` of a file's text already in memory, shown in errors as `name`
+    /// (the fuzz target's way in: see `crate::fuzzing`).
+    pub(crate) fn load_text(o: &Overrides, name: &str, text: &str) -> Result<Config, ConfigError> {
+        let text = FileText {
+            name: name.to_string(),
+            text: text.to_string(),
+        };
+        Config::resolve(o, text)
+    }
+
+    fn resolve(o: &Overrides, text: FileText) -> Result<Config, ConfigError> {
         let file = text.parse()?;
         let surveys = surveys(&file, &text)?;
         let default_survey = match &file.default_survey {

@@ -379,7 +379,7 @@ impl Reader {
 }
 
 #[derive(Debug)]
-enum Frame {
+pub(crate) enum Frame {
     Message(Bytes),
     /// A CRLF keep-alive to answer.
     Ping,
@@ -393,7 +393,7 @@ enum Frame {
 /// RFC 3261 §18.3: on a stream, Content-Length delimits the body. Between
 /// messages, a double CRLF is a keep-alive ping and a single one a pong or
 /// an old-style keep-alive (RFC 5626 §3.5.1), skipped.
-fn next_frame(buf: &mut Vec<u8>, max_message: usize) -> Frame {
+pub(crate) fn next_frame(buf: &mut Vec<u8>, max_message: usize) -> Frame {
     let lead = buf
         .iter()
         .take_while(|b| **b == b'\r' || **b == b'\n')
