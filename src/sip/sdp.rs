@@ -179,14 +179,13 @@ impl SessionDescription {
                 }
             });
             let Some(codec) = codec else { continue };
+            // A payload type means what its first rtpmap says, for events as
+            // for the codec above (a second rtpmap of the same type is not
+            // another chance to be telephone-event).
             let event_pt = m.formats.iter().find_map(|f| {
                 let pt: u8 = f.parse().ok()?;
-                m.rtpmap
-                    .iter()
-                    .find(|(p, name, rate)| {
-                        *p == pt && name.eq_ignore_ascii_case("telephone-event") && *rate == 8000
-                    })
-                    .map(|_| pt)
+                let (_, name, rate) = m.rtpmap.iter().find(|(p, _, _)| *p == pt)?;
+                (name.eq_ignore_ascii_case("telephone-event") && *rate == 8000).then_some(pt)
             });
             let remote = m
                 .connection
@@ -388,6 +387,19 @@ mod tests {
         let sd = SessionDescription::parse(srtp.as_bytes()).unwrap();
         assert!(sd.negotiate().is_err());
         assert!(SessionDescription::parse(b"garbage").is_err());
+    }
+
+    #[test]
+    fn an_event_type_means_its_first_rtpmap() {
+        // Found by the sdp_offer_answer fuzz target: 101 mapped twice was
+        // answered as telephone-event although its first rtpmap said otherwise.
+        let offer = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 0 101\r\n\
+                     a=rtpmap:101 telephone/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+        let sd = SessionDescription::parse(offer.as_bytes()).unwrap();
+        let (_, n) = sd.negotiate().unwrap();
+        assert_eq!(n.event_pt, None);
+        let text = answer(&sd, 0, &n, &local());
+        assert!(!text.contains("telephone-event"), "{text}");
     }
 
     #[test]
