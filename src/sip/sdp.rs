@@ -172,7 +172,12 @@ impl SessionDescription {
             let codec = m.formats.iter().find_map(|f| {
                 let pt: u8 = f.parse().ok()?;
                 match m.rtpmap.iter().find(|(p, _, _)| *p == pt) {
-                    Some((_, name, rate)) if *rate == 8000 => Codec::from_name(name),
+                    // G.711 under a dynamic payload type is passed over:
+                    // the answer and our RTP use the static types 0 and 8,
+                    // which that offer did not name (RFC 3264 §6.1).
+                    Some((_, name, rate)) if *rate == 8000 => {
+                        Codec::from_name(name).filter(|c| c.payload_type() == pt)
+                    }
                     Some(_) => None,
                     // RFC 3551 static payload types may come without rtpmap.
                     None => Codec::from_payload_type(pt),
@@ -400,6 +405,22 @@ mod tests {
         assert_eq!(n.event_pt, None);
         let text = answer(&sd, 0, &n, &local());
         assert!(!text.contains("telephone-event"), "{text}");
+    }
+
+    #[test]
+    fn g711_under_a_dynamic_payload_type_is_not_answered_as_static() {
+        // The answer used to say 0 (PCMU), a type this offer never named.
+        let dynamic = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 96\r\n\
+                       a=rtpmap:96 PCMU/8000\r\n";
+        let sd = SessionDescription::parse(dynamic.as_bytes()).unwrap();
+        assert_eq!(sd.negotiate().unwrap_err(), SdpError::NotAcceptable);
+        // With the static type offered too, that one is taken.
+        let both = "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 96 8\r\n\
+                    a=rtpmap:96 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n";
+        let sd = SessionDescription::parse(both.as_bytes()).unwrap();
+        let (_, n) = sd.negotiate().unwrap();
+        assert_eq!(n.codec, Codec::Pcma);
+        assert!(answer(&sd, 0, &n, &local()).contains("m=audio 10000 RTP/AVP 8\r\n"));
     }
 
     #[test]
