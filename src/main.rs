@@ -172,13 +172,10 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     });
     let (stop_http_tx, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
     let http = tokio::spawn(async move {
-        let app =
-            api::router(api_state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stop_http_rx.await;
-            })
-            .await;
+        api::serve(listener, api::router(api_state), async {
+            let _ = stop_http_rx.await;
+        })
+        .await;
     });
     tracing::info!(
         version = service::VERSION,

@@ -58,6 +58,17 @@ impl ApiError {
         )
     }
 
+    /// 503: every live event stream is taken (`MAX_EVENT_STREAMS`).
+    pub fn too_many_streams(max: usize) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            format!(
+                "{max} event streams are open already; close one or poll pages of /api/v1/events"
+            ),
+        )
+    }
+
     /// 503: the store did not answer in time.
     pub fn store_timeout() -> Self {
         Self::new(

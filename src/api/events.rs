@@ -14,6 +14,7 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::{self, Stream};
+use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -95,11 +96,20 @@ pub async fn events(
         }
     }
     if wants_stream(&headers) {
+        // Held by the stream until the client goes away.
+        let slot = state
+            .event_streams
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::too_many_streams(super::state::MAX_EVENT_STREAMS))?;
         let start = match after {
             Some(a) => a,
             None => state.store_call(state.store.last_event_id()).await?,
         };
-        let stream = live(state.store.clone(), start);
+        let stream = live(state.store.clone(), start).map(move |e| {
+            let _held = &slot;
+            e
+        });
         return Ok(Sse::new(stream)
             .keep_alive(KeepAlive::default())
             .into_response());

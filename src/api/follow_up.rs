@@ -3,7 +3,6 @@
 //! scope (a lead's daily work, not administration); who did it is the
 //! token's name, or "loopback" while no tokens exist.
 
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -13,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Caller;
+use super::body::SmallBody;
 use super::error::{ApiError, ErrorJson};
 use super::measurements::{path_id, rfc3339};
 use super::params::{require_json, Params};
@@ -86,7 +86,7 @@ pub async fn put(
     headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
     params: Params,
-    body: Bytes,
+    SmallBody(body): SmallBody,
 ) -> Result<Response, ApiError> {
     params.only(&[])?;
     let id = path_id(id, "measurement")?.to_string();

@@ -9,6 +9,7 @@
 
 mod agents;
 mod auth;
+mod body;
 mod buckets;
 mod comment;
 mod counts;
@@ -31,6 +32,7 @@ mod prompts;
 mod responses;
 mod satisfaction;
 mod schema;
+mod serve;
 mod session;
 pub mod signature;
 mod state;
@@ -50,6 +52,7 @@ pub use dispatch::{spawn_dispatcher, DispatchSettings};
 pub use error::ApiError;
 pub use openapi::ApiDoc;
 pub use params::{DEFAULT_LIMIT, MAX_LIMIT};
+pub use serve::serve;
 pub use state::{ApiState, MetricsAccess, SurveyCatalog, SurveysHandle, DEFAULT_STORE_TIMEOUT};
 
 /// All routes, ready to be served (with connect info, for the loopback rule).

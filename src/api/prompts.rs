@@ -7,20 +7,20 @@
 //! next call hears them; calls in progress finish with what they started
 //! with. Reading needs the read scope, changing needs admin.
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use futures_util::StreamExt;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::auth;
+use super::body::{read_limited, Limit};
 use super::error::{ApiError, ErrorJson};
 use super::params::Params;
 use super::schema::PromptNameName;
@@ -390,7 +390,15 @@ async fn upload(
     body: Body,
 ) -> Result<Response, ApiError> {
     let lib = library(state)?.clone();
-    let bytes = read_limited(headers, body).await?;
+    let bytes = read_limited(
+        headers,
+        body,
+        Limit {
+            max: MAX_UPLOAD_BYTES,
+            what: "a prompt upload (10 MiB)",
+        },
+    )
+    .await?;
     if bytes.is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -443,41 +451,6 @@ async fn remove(state: &ApiState, key: PromptKey) -> Result<Response, ApiError> 
     }
     tracing::info!(prompt = %key, "uploaded prompt removed");
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// The body, refused with 413 as soon as it is known to be too large:
-/// from Content-Length before reading, or while reading a chunked body.
-async fn read_limited(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("a prompt upload may be at most {MAX_UPLOAD_BYTES} bytes (10 MiB)"),
-        )
-    };
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_UPLOAD_BYTES as u64) {
-        return Err(too_large());
-    }
-    let mut buf = Vec::with_capacity(declared.unwrap_or(0) as usize);
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                format!("the body could not be read: {e}"),
-            )
-        })?;
-        if buf.len() + chunk.len() > MAX_UPLOAD_BYTES {
-            return Err(too_large());
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(Bytes::from(buf))
 }
 
 /// What went wrong, for the admin who sent the file; the old prompt stays

@@ -5,7 +5,6 @@
 //! talking as, so it shows admin controls only to admins (the server refuses
 //! admin operations to anyone else in any case).
 
-use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -17,6 +16,7 @@ use utoipa::ToSchema;
 use super::auth::{
     check_origin, credential, token_caller, tokens_exist, Caller, Client, Credential, COOKIE_NAME,
 };
+use super::body::SmallBody;
 use super::error::{ApiError, ErrorJson};
 use super::params::require_json;
 use super::state::ApiState;
@@ -122,7 +122,7 @@ pub async fn sign_in(
     State(state): State<ApiState>,
     headers: HeaderMap,
     uri: axum::http::Uri,
-    body: Bytes,
+    SmallBody(body): SmallBody,
 ) -> Result<Response, ApiError> {
     check_origin(&headers, &uri, false)?;
     require_json(&headers)?;

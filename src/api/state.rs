@@ -45,7 +45,14 @@ pub struct ApiState {
     /// Receivers on loopback or private networks may be added
     /// (`webhook_delivery.allow_private_networks`).
     pub allow_private_webhooks: bool,
+    /// Live event streams open at once: each holds a connection and polls
+    /// the store, so their number is capped (`MAX_EVENT_STREAMS`).
+    pub event_streams: Arc<tokio::sync::Semaphore>,
 }
+
+/// Concurrent SSE streams (/api/v1/events with Accept: text/event-stream);
+/// one more is refused with 503. A dashboard tab holds one.
+pub const MAX_EVENT_STREAMS: usize = 100;
 
 /// The surveys the daemon runs, for the figures: which scale each uses and
 /// which one a request without `survey` is about.
@@ -106,6 +113,7 @@ impl ApiState {
             surveys: SurveysHandle::default(),
             outage: Arc::default(),
             allow_private_webhooks: false,
+            event_streams: Arc::new(tokio::sync::Semaphore::new(MAX_EVENT_STREAMS)),
         }
     }
 

@@ -1,7 +1,6 @@
 //! Admin endpoints for webhooks: the receivers (from the configuration file
 //! or added here) and the state of every delivery in the outbox.
 
-use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -10,6 +9,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::body::SmallBody;
 use super::error::{ApiError, ErrorJson};
 use super::measurements::rfc3339;
 use super::params::{require_json, Params};
@@ -163,7 +163,7 @@ pub async fn create(
     State(state): State<ApiState>,
     headers: HeaderMap,
     params: Params,
-    body: Bytes,
+    SmallBody(body): SmallBody,
 ) -> Result<Response, ApiError> {
     params.only(&[])?;
     require_json(&headers)?;
