@@ -49,6 +49,13 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing \
 -Cllvm-args=-simplifycfg-branch-fold-threshold=0 -Cllvm-args=-sanitizer-coverage-stack-depth \
 -Cdebug-assertions"
+# Under CI the targets are built at opt-level 1 without debug info: the
+# build of the whole dependency tree is most of the step, and a short run
+# does not need the last bit of speed. Long runs (FUZZING.md) use the
+# profile's own opt-level 3 and debug info.
+if [[ "${CI:-}" == true ]]; then
+  export CARGO_PROFILE_RELEASE_OPT_LEVEL="${FUZZ_OPT_LEVEL:-1}" CARGO_PROFILE_RELEASE_DEBUG=0
+fi
 t0=$SECONDS
 log "cargo +nightly build (fuzz targets, $FUZZ_TARGET_DIR)"
 cargo +nightly build --manifest-path "$ROOT/fuzz/Cargo.toml" --target "$TRIPLE" --release \
