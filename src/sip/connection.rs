@@ -428,7 +428,13 @@ pub(crate) fn next_frame(buf: &mut Vec<u8>, max_message: usize) -> Frame {
     // A value that is not a number, or two different values (RFC 3261
     // §20.14), leave the body's end unknown.
     let mut len: Option<usize> = None;
-    for line in head.lines() {
+    // Not the start line, and not a folded continuation (RFC 3261 §7.3.1:
+    // a line starting with SP or HT belongs to the header above it), which
+    // the parser reads as part of that header's value.
+    for line in head.lines().skip(1) {
+        if line.starts_with([' ', '\t']) {
+            continue;
+        }
         if let Some((name, value)) = line.split_once(':') {
             let name = name.trim();
             if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
@@ -453,6 +459,25 @@ pub(crate) fn next_frame(buf: &mut Vec<u8>, max_message: usize) -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the tcp_framing fuzz target: a folded line that reads
+    /// like a Content-Length is part of the header above it for the
+    /// parser, so the framer must not take it as the body's length.
+    #[test]
+    fn a_folded_line_is_not_a_content_length() {
+        let msg = b"OPTIONS sip:a@b SIP/2.0\r\nSubject: hi\r\n Content-Length: 3\r\n\r\n";
+        let mut buf = msg.to_vec();
+        buf.extend_from_slice(b"abc");
+        match next_frame(&mut buf, MAX_MESSAGE) {
+            Frame::Message(m) => {
+                assert_eq!(&m[..], &msg[..]);
+                let parsed = crate::sip::message::parse(&m, false).expect("parses");
+                assert!(parsed.body.is_empty());
+            }
+            f => panic!("expected a message, got {f:?}"),
+        }
+        assert_eq!(&buf[..], b"abc");
+    }
 
     #[test]
     fn frames_split_and_joined_messages() {
