@@ -17,6 +17,7 @@ use smileyd::media::PortAllocator;
 use smileyd::metrics::Metrics;
 use smileyd::service;
 use smileyd::sip::timers::Timers;
+use smileyd::sip::tls::TlsContext;
 use smileyd::sip::{Endpoint, SipSettings, Transport};
 use smileyd::store::{spawn_retention_sweeper, Scope, Store};
 
@@ -80,9 +81,17 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     store.record_metrics(metrics.db_write.clone());
     // Before any call: leftovers of a crash are recovered, never served.
     smileyd::comment::recover(&store, &config.recordings_dir).await;
-    let (transport, inbound) = Transport::bind(config.sip_listen, config.connections)
+    let tls = match (config.sip_tls_listen, &config.tls) {
+        (Some(addr), Some(settings)) => Some((
+            addr,
+            TlsContext::load(settings).map_err(|e| anyhow::anyhow!("{e}"))?,
+        )),
+        _ => None,
+    };
+    let (transport, inbound) = Transport::bind_with_tls(config.sip_listen, config.connections, tls)
         .await
-        .map_err(|e| anyhow::anyhow!("sip_listen {}: {e}", config.sip_listen))?;
+        .map_err(|e| anyhow::anyhow!("sip_listen {} / sip_tls_listen: {e}", config.sip_listen))?;
+    let sip_tls = transport.tls_addr();
     let ports = PortAllocator::new(config.rtp_ports.0, config.rtp_ports.1);
     // Ready means a call can be taken: at least one RTP pair can be bound.
     drop(ports.allocate(config.sip_listen.ip()).map_err(|e| {
@@ -180,6 +189,7 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
     tracing::info!(
         version = service::VERSION,
         sip = %config.sip_listen,
+        sip_tls = %sip_tls.map_or("off".to_string(), |a| a.to_string()),
         http = %config.http_listen,
         database = %redact(&config.database_url),
         rtp_ports = %format!("{}-{}", config.rtp_ports.0, config.rtp_ports.1),
@@ -331,11 +341,26 @@ fn spawn_reloader(overrides: Overrides, ctx: Arc<CallContext>, surveys: api::Sur
                 Ok(new) => {
                     let old = ctx.config.get();
                     if new.sip_listen != old.sip_listen
+                        || new.sip_tls_listen != old.sip_tls_listen
                         || new.http_listen != old.http_listen
                         || new.database_url != old.database_url
                         || new.rtp_ports != old.rtp_ports
                     {
-                        tracing::warn!("sip_listen, http_listen, database_url and rtp_ports take effect only after a restart");
+                        tracing::warn!("sip_listen, sip_tls_listen, http_listen, database_url and rtp_ports take effect only after a restart");
+                    }
+                    // The certificate files are read again (a renewed
+                    // certificate); open TLS connections keep theirs.
+                    if let Some(settings) = &new.tls {
+                        match TlsContext::load(settings) {
+                            Ok(tls) => {
+                                if ctx.endpoint.reload_tls(tls) {
+                                    tracing::info!("TLS certificate reloaded");
+                                }
+                            }
+                            Err(e) => tracing::error!(
+                                "TLS reload refused, keeping the old certificate: {e}"
+                            ),
+                        }
                     }
                     ctx.endpoint
                         .set_allowed_networks(new.allowed_networks.clone());

@@ -87,6 +87,9 @@ pub struct Overrides {
     /// SIP address, UDP and TCP (default 0.0.0.0:5060).
     #[arg(long, env = "SMILEYD_SIP_LISTEN")]
     pub sip_listen: Option<String>,
+    /// SIP over TLS address (off unless given; 5061 is usual); needs [tls].
+    #[arg(long, env = "SMILEYD_SIP_TLS_LISTEN")]
+    pub sip_tls_listen: Option<String>,
     /// HTTP API address (default 127.0.0.1:8080).
     #[arg(long, env = "SMILEYD_HTTP_LISTEN")]
     pub http_listen: Option<String>,

@@ -22,6 +22,7 @@ use crate::survey::{CommentPolicy, ScaleKind};
 #[serde(deny_unknown_fields)]
 pub(super) struct FileConfig {
     pub sip_listen: Option<ListenAddr>,
+    pub sip_tls_listen: Option<ListenAddr>,
     pub http_listen: Option<ListenAddr>,
     pub database_url: Option<DatabaseUrl>,
     pub prompts_dir: Option<PathBuf>,
@@ -58,6 +59,21 @@ pub(super) struct FileConfig {
     pub sources: SourcesFile,
     #[serde(default)]
     pub database: DatabaseFile,
+    #[serde(default)]
+    pub tls: TlsFile,
+}
+
+/// [tls]: the certificate for sip_tls_listen and what peers must show.
+/// The files are read (and checked) in `load`.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TlsFile {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub verify_client: Option<bool>,
+    pub client_names: Option<Vec<String>>,
+    pub handshake_timeout_ms: Option<Bounded<100, 60_000>>,
 }
 
 /// [database]: bounds keep a typo from starving the daemon or the server.

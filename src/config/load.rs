@@ -16,6 +16,7 @@ use super::types::{Bounded, Keys, Language, ListenAddr, Network, PortRange, Publ
 use super::{Config, ConfigError, SurveyConfig, WebhookConfig, WebhookDelivery, DEFAULT_ALLOWED};
 use crate::model::is_token;
 use crate::sip::connection::ConnectionLimits;
+use crate::sip::tls::{TlsContext, TlsSettings};
 use crate::sources::{HeaderName, Source, SourceSpec};
 use crate::survey::{CommentPolicy, Scale, ScaleKind, SurveySettings};
 
@@ -100,6 +101,15 @@ impl Config {
             file.sip_listen,
             ([0, 0, 0, 0], 5060).into(),
         )?;
+        let sip_tls_listen = match (&o.sip_tls_listen, file.sip_tls_listen) {
+            (Some(v), _) => Some(
+                v.parse::<ListenAddr>()
+                    .map_err(|e| key_err(&o.given_as("sip_tls_listen"), e))?
+                    .0,
+            ),
+            (None, file) => file.map(|a| a.0),
+        };
+        let tls = tls_settings(&file, &text, sip_tls_listen.is_some())?;
         let http_listen = listen(
             "http_listen",
             &o.http_listen,
@@ -156,6 +166,8 @@ impl Config {
         };
         Ok(Config {
             sip_listen,
+            sip_tls_listen,
+            tls,
             http_listen,
             database_url,
             prompts_dir: o
@@ -186,7 +198,13 @@ impl Config {
                 .map_or(Duration::from_millis(500), Bounded::millis),
             allowed_networks,
             answer_delay: Duration::from_millis(file.sip.answer_delay_ms.unwrap_or(0)),
-            connections: connection_limits(&file.sip),
+            connections: ConnectionLimits {
+                handshake_time: file
+                    .tls
+                    .handshake_timeout_ms
+                    .map_or(connection_limits(&file.sip).handshake_time, Bounded::millis),
+                ..connection_limits(&file.sip)
+            },
             // RFC 4028 §4: 90 s, the smallest Min-SE the RFC allows.
             min_se_secs: file.sip.min_se_secs.map_or(90, |b| b.get() as u32),
             // One call per even port of the range (the odd one is its RTCP).
@@ -240,6 +258,43 @@ impl Config {
             },
         })
     }
+}
+
+/// [tls], required and checked (its files read) when TLS is on; ignored
+/// without sip_tls_listen.
+fn tls_settings(
+    file: &FileConfig,
+    text: &FileText,
+    on: bool,
+) -> Result<Option<TlsSettings>, ConfigError> {
+    if !on {
+        return Ok(None);
+    }
+    let t = &file.tls;
+    let in_file = |message: String| ConfigError::File {
+        file: if text.name.is_empty() {
+            "configuration".into()
+        } else {
+            text.name.clone()
+        },
+        message,
+    };
+    let (Some(cert_file), Some(key_file)) = (&t.cert_file, &t.key_file) else {
+        return Err(in_file(
+            "sip_tls_listen needs tls.cert_file and tls.key_file (PEM)".into(),
+        ));
+    };
+    let settings = TlsSettings {
+        cert_file: cert_file.clone(),
+        key_file: key_file.clone(),
+        ca_file: t.ca_file.clone(),
+        verify_client: t.verify_client.unwrap_or(false),
+        client_names: t.client_names.clone().unwrap_or_default(),
+    };
+    // Read now, so that a bad file is a configuration error at start-up
+    // and a refused reload, not a failure at the first connection.
+    TlsContext::load(&settings).map_err(in_file)?;
+    Ok(Some(settings))
 }
 
 /// The bounds on stream connections: [sip] over the defaults.

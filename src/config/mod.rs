@@ -69,6 +69,10 @@ pub struct SurveyConfig {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub sip_listen: SocketAddr,
+    /// SIP over TLS; None: off.
+    pub sip_tls_listen: Option<SocketAddr>,
+    /// The certificate and peer checks for `sip_tls_listen` ([tls]).
+    pub tls: Option<crate::sip::tls::TlsSettings>,
     pub http_listen: SocketAddr,
     pub database_url: String,
     pub prompts_dir: PathBuf,

@@ -449,3 +449,25 @@ fn webhook_delivery_ca_file() {
         crate::config::WebhookDelivery::default()
     );
 }
+
+#[test]
+fn tls_is_off_by_default_and_needs_readable_files() {
+    let c = load_str("").unwrap();
+    assert_eq!((c.sip_tls_listen, c.tls), (None, None));
+    // [tls] alone does nothing without sip_tls_listen.
+    assert!(load_str("[tls]\nhandshake_timeout_ms = 2000\n").is_ok());
+    let e = load_str("sip_tls_listen = \"127.0.0.1:5061\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("tls.cert_file") && e.contains("tls.key_file"),
+        "{e}"
+    );
+    let e = load_str(
+        "sip_tls_listen = \"127.0.0.1:5061\"\n[tls]\ncert_file = \"/nonexistent/c.pem\"\nkey_file = \"/nonexistent/k.pem\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("tls.cert_file /nonexistent/c.pem"), "{e}");
+    assert!(error_of("[tls]\nhandshake_timeout_ms = 5\n").contains("tls.handshake_timeout_ms"));
+}

@@ -242,6 +242,22 @@ pub fn host_with_port(ip: std::net::IpAddr, port: u16) -> String {
     }
 }
 
+/// Our Contact URI for a dialog made by a request that arrived on `flow`
+/// for `request_uri`. RFC 3261 §8.1.1.8 / §12.1.1: a request to a sips: URI
+/// gets a sips: Contact (over TLS, and without transport=tls, which RFC
+/// 5630 §3.2.2 deprecates for sips:); sip: over TLS gets transport=tls.
+pub fn contact_uri(local_host: &str, flow: Flow, request_uri: &str) -> String {
+    let sips = request_uri
+        .get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("sips:"));
+    match flow {
+        Flow::Tls(_) if sips => format!("sips:smileyd@{local_host}"),
+        Flow::Tls(_) => format!("sip:smileyd@{local_host};transport=tls"),
+        Flow::Tcp(_) => format!("sip:smileyd@{local_host};transport=tcp"),
+        Flow::Udp(_) => format!("sip:smileyd@{local_host}"),
+    }
+}
+
 /// Where a response goes (RFC 3261 §18.2.2, RFC 3581 §4): over a stream,
 /// back on the connection; over UDP, to the source when `rport` was asked or
 /// sent-by is not an address we can use, else to sent-by (with `received`).

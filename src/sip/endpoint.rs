@@ -133,6 +133,12 @@ impl Endpoint {
         self.inner.draining.store(true, Ordering::SeqCst);
     }
 
+    /// New TLS connections use `ctx` (a certificate reload); false when
+    /// TLS is off.
+    pub fn reload_tls(&self, ctx: super::tls::TlsContext) -> bool {
+        self.inner.transport.reload_tls(ctx)
+    }
+
     pub fn active_dialogs(&self) -> usize {
         self.inner.dialogs.count()
     }
@@ -329,9 +335,23 @@ impl Endpoint {
         body: Option<(&str, &[u8])>,
     ) {
         let resp = build::response(&req.msg, req.flow, status, to_tag, extra, body);
+        // RFC 3261 §18.2.2: when the connection is gone, a new one.
+        let reply_to = match super::reconnect::for_response(
+            &self.inner.transport,
+            req.reply_to,
+            &req.core.via,
+        )
+        .await
+        {
+            Ok(flow) => flow,
+            Err(e) => {
+                tracing::debug!(peer = %req.reply_to.peer(), error = %e, "cannot reach the client for a response");
+                req.reply_to
+            }
+        };
         self.inner
             .server
-            .respond(Some(&req.tx), req.reply_to, status.0, resp)
+            .respond(Some(&req.tx), reply_to, status.0, resp)
             .await;
     }
 

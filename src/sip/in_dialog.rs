@@ -234,7 +234,21 @@ impl Endpoint {
             contact: &d.contact,
             extra: &[],
         });
-        self.inner.client.request(d.flow, &branch, "BYE", bye).await
+        // RFC 3261 §18.1.1: over the dialog's connection, or a new one to
+        // the first Route or the remote target when it is gone.
+        let target = d
+            .route_set
+            .first()
+            .map_or(d.remote_target.as_str(), |r| r.as_str());
+        let flow = match super::reconnect::for_request(&self.inner.transport, d.flow, target).await
+        {
+            Ok(flow) => flow,
+            Err(e) => {
+                tracing::warn!(peer = %d.flow.peer(), %target, error = %e, "cannot reach the caller for BYE");
+                d.flow
+            }
+        };
+        self.inner.client.request(flow, &branch, "BYE", bye).await
     }
 
     /// Forgets a dialog without signalling (the caller already hung up).

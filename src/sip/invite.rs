@@ -14,7 +14,6 @@ use super::endpoint::{sanitize_reason, Endpoint, Request, BUSY_RETRY_AFTER_SECS}
 use super::message::{self, Message, StartLine};
 use super::sdp::{self, LocalMedia, Negotiated as Media, SdpError, SessionDescription};
 use super::session_timer::{self, Negotiated, SessionTimer};
-use super::transport::Flow;
 use crate::media::ports::PortLease;
 
 /// Why an INVITE is refused: the final response to send.
@@ -206,11 +205,8 @@ impl Endpoint {
             }
             _ => sdp::offer(&local_media),
         };
-        let local_host = build::host_with_port(local_ip, self.inner.transport.local_addr().port());
-        let transport_param = match req.flow {
-            Flow::Udp(_) => "",
-            Flow::Tcp(_) => ";transport=tcp",
-        };
+        let local_host = build::host_with_port(local_ip, self.inner.transport.local_port(req.flow));
+        let contact_uri = build::contact_uri(&local_host, req.flow, &req.core.request_uri);
         let msg = &req.msg;
         let to = msg.header("To").unwrap_or_default();
         let from = msg.header("From").unwrap_or_default();
@@ -232,7 +228,7 @@ impl Endpoint {
                 .into_iter()
                 .map(str::to_string)
                 .collect(),
-            contact: format!("<sip:smileyd@{local_host}{transport_param}>"),
+            contact: format!("<{contact_uri}>"),
             remote_cseq: req.core.cseq,
             local_cseq: rand::random::<u16>() as u32 + 1,
             local_sdp,

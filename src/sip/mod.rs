@@ -28,10 +28,12 @@ mod in_dialog;
 mod invite;
 pub mod message;
 pub mod prack;
+mod reconnect;
 pub mod retransmit;
 pub mod sdp;
 pub mod session_timer;
 pub mod timers;
+pub mod tls;
 pub mod transaction;
 pub mod transport;
 

@@ -79,10 +79,10 @@ pub fn build_invite(
             r.push("Via", v.clone());
         }
     }
-    let transport_param = if ua.transport == "TCP" {
-        ";transport=tcp"
-    } else {
-        ""
+    let transport_param = match ua.transport {
+        "TCP" => ";transport=tcp",
+        "TLS" => ";transport=tls",
+        _ => "",
     };
     match opts.style {
         UaStyle::Baresip => {
@@ -120,7 +120,7 @@ pub fn build_invite(
                 "Allow",
                 "INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY, MESSAGE, SUBSCRIBE, INFO, PRACK, UPDATE",
             );
-            let t = if ua.transport == "TCP" { "tcp" } else { "udp" };
+            let t = ua.transport.to_ascii_lowercase();
             r.push(
                 "Contact",
                 format!(
@@ -301,7 +301,7 @@ impl Call {
         match ok.contact_uri().as_deref().and_then(uri_host_port) {
             Some((h, p)) => {
                 let port = p.unwrap_or(if ua.transport == "TLS" { 5061 } else { 5060 });
-                if h != "127.0.0.1" || port != d.sip.port() {
+                if h != "127.0.0.1" || port != ua.daemon.port() {
                     problems.push(format!(
                         "200 OK Contact {:?} does not lead back to the daemon at {} (in-dialog requests would be lost)",
                         ok.header("Contact"),

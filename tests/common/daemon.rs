@@ -68,6 +68,8 @@ pub struct Settings {
     pub allowed_networks: Vec<String>,
     /// sip.answer_delay_ms (ring time before the 200); written only when set.
     pub answer_delay_ms: Option<u64>,
+    /// Top-level keys, written before any table.
+    pub top_toml: String,
     /// Appended verbatim to the [sip] table.
     pub sip_toml: String,
     /// Appended verbatim to the config file.
@@ -98,6 +100,7 @@ impl Default for Settings {
             .map(|s| s.to_string())
             .collect(),
             answer_delay_ms: None,
+            top_toml: String::new(),
             sip_toml: String::new(),
             extra_toml: String::new(),
         }
@@ -112,7 +115,8 @@ impl Settings {
             .map(|n| format!("{n:?}"))
             .collect();
         format!(
-            r#"[survey]
+            r#"{}
+[survey]
 digit_timeout_ms = {}
 attempts = {}
 happy_key = {:?}
@@ -135,6 +139,7 @@ queue = "X-Queue"
 original_call_id = "X-Original-Call-Id"
 {}
 "#,
+            self.top_toml,
             self.digit_timeout_ms,
             self.attempts,
             self.happy_key,

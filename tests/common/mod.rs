@@ -9,6 +9,7 @@ pub mod api;
 pub mod call;
 pub mod daemon;
 pub mod g711;
+pub mod pki;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 
@@ -689,8 +688,11 @@ enum Wire {
     Tcp(Arc<TcpWires>),
 }
 
+/// The write half of a TCP or TLS connection.
+type StreamWriter = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+
 struct TcpWires {
-    writers: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<OwnedWriteHalf>>>>,
+    writers: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<StreamWriter>>>>,
     next_id: AtomicU64,
 }
 
@@ -773,12 +775,19 @@ impl SipUa {
             .expect("connect to daemon over TCP");
         stream.set_nodelay(true).ok();
         let mut tasks = Vec::new();
-        tasks.push(spawn_tcp_conn(shared.clone(), wires.clone(), stream, 0));
+        let peer = stream.peer_addr().unwrap();
+        tasks.push(spawn_tcp_conn(
+            shared.clone(),
+            wires.clone(),
+            stream,
+            peer,
+            0,
+        ));
         let (sh, w) = (shared.clone(), wires.clone());
         tasks.push(tokio::spawn(async move {
-            while let Ok((s, _)) = listener.accept().await {
+            while let Ok((s, src)) = listener.accept().await {
                 let id = w.next_id.fetch_add(1, Ordering::SeqCst);
-                let t = spawn_tcp_conn(sh.clone(), w.clone(), s, id);
+                let t = spawn_tcp_conn(sh.clone(), w.clone(), s, src, id);
                 drop(t); // detached: lives as long as the connection
             }
         }));
@@ -789,6 +798,78 @@ impl SipUa {
             local,
             daemon,
             cseq: Arc::new(AtomicU32::new(rand::random::<u16>() as u32 % 5000 + 1)),
+        }
+    }
+
+    /// A TLS UA: one connection to the daemon's TLS port made with
+    /// `client`, plus a TLS listener (the address in our Via/Contact) made
+    /// with `server` for connections the daemon opens itself.
+    pub async fn tls(
+        daemon: SocketAddr,
+        client: Arc<rustls::ClientConfig>,
+        server: Arc<rustls::ServerConfig>,
+    ) -> SipUa {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind TCP");
+        let local = listener.local_addr().unwrap();
+        let wires = Arc::new(TcpWires {
+            writers: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(1),
+        });
+        let shared = Arc::new(Shared::new(Wire::Tcp(wires.clone())));
+        let stream = TcpStream::connect(daemon)
+            .await
+            .expect("connect to daemon over TCP");
+        stream.set_nodelay(true).ok();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(client)
+            .connect(name, stream)
+            .await
+            .expect("TLS handshake with the daemon");
+        let mut tasks = Vec::new();
+        tasks.push(spawn_tcp_conn(
+            shared.clone(),
+            wires.clone(),
+            tls,
+            daemon,
+            0,
+        ));
+        let (sh, w) = (shared.clone(), wires.clone());
+        let acceptor = tokio_rustls::TlsAcceptor::from(server);
+        tasks.push(tokio::spawn(async move {
+            while let Ok((s, src)) = listener.accept().await {
+                let Ok(tls) = acceptor.accept(s).await else {
+                    continue;
+                };
+                let id = w.next_id.fetch_add(1, Ordering::SeqCst);
+                let t = spawn_tcp_conn(sh.clone(), w.clone(), tls, src, id);
+                drop(t); // detached: lives as long as the connection
+            }
+        }));
+        SipUa {
+            shared,
+            tasks: Arc::new(TaskSet(Mutex::new(tasks))),
+            transport: "TLS",
+            local,
+            daemon,
+            cseq: Arc::new(AtomicU32::new(rand::random::<u16>() as u32 % 5000 + 1)),
+        }
+    }
+
+    /// Closes connection `id` (0: the one we opened) from our side.
+    pub async fn close_connection(&self, id: u64) {
+        if let Wire::Tcp(w) = &self.shared.wire {
+            let writer = w.writers.lock().unwrap().remove(&id);
+            if let Some(wr) = writer {
+                let _ = wr.lock().await.shutdown().await;
+            }
+        }
+    }
+
+    /// Connections open now, by id (0: the one we opened).
+    pub fn connection_ids(&self) -> Vec<u64> {
+        match &self.shared.wire {
+            Wire::Tcp(w) => w.writers.lock().unwrap().keys().copied().collect(),
+            Wire::Udp(_) => Vec::new(),
         }
     }
 
@@ -806,10 +887,10 @@ impl SipUa {
 
     /// Contact URI for user `user` (or none).
     pub fn contact_uri(&self, user: Option<&str>) -> String {
-        let t = if self.transport == "TCP" {
-            ";transport=tcp"
-        } else {
-            ""
+        let t = match self.transport {
+            "TCP" => ";transport=tcp",
+            "TLS" => ";transport=tls",
+            _ => "",
         };
         match user {
             Some(u) => format!("sip:{u}@{}{t}", self.local),
@@ -1003,16 +1084,18 @@ fn is_response_for(m: &SipMessage, branch: &str, method: &str) -> bool {
             .unwrap_or(false)
 }
 
-fn spawn_tcp_conn(
+fn spawn_tcp_conn<S>(
     shared: Arc<Shared>,
     wires: Arc<TcpWires>,
-    stream: TcpStream,
+    stream: S,
+    src: SocketAddr,
     id: u64,
-) -> JoinHandle<()> {
-    let src = stream
-        .peer_addr()
-        .unwrap_or_else(|_| "0.0.0.0:0".parse().unwrap());
-    let (mut rd, wr) = stream.into_split();
+) -> JoinHandle<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+{
+    let (mut rd, wr) = tokio::io::split(stream);
+    let wr: StreamWriter = Box::new(wr);
     wires
         .writers
         .lock()
