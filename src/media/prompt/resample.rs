@@ -44,12 +44,16 @@ pub fn resample(input: &[f32], from: u32, to: u32) -> Vec<f32> {
             weight += w;
         }
         // Normalising by the summed weights keeps unity gain at DC, also at
-        // the edges where the filter is cut short.
-        out.push(if weight.abs() > 1e-12 {
-            (acc / weight) as f32
+        // the edges where the filter is cut short. Clamped to the decoder's
+        // [-1, 1]: a full-scale input can ring past it (the kernel's L1 norm
+        // is about 2.8) and a short edge sum can amplify; G.711 would clip
+        // there anyway.
+        let y = if weight.abs() > 1e-12 {
+            acc / weight
         } else {
             0.0
-        });
+        };
+        out.push(y.clamp(-1.0, 1.0) as f32);
     }
     out
 }
@@ -143,6 +147,24 @@ mod tests {
         assert_eq!(out.len(), 8_000);
         let level = rms(&out) / (0.5 / 2f64.sqrt());
         assert!((level - 1.0).abs() < 0.02, "level {level}");
+    }
+
+    #[test]
+    /// Found by the resample fuzz target: 57 full-scale samples at
+    /// 4,164 Hz rang out to -2.09 at 8 kHz; what leaves the resampler
+    /// stays in [-1, 1].
+    #[test]
+    fn full_scale_input_stays_in_range() {
+        let mut x = vec![1.0f32; 3];
+        x.extend([-1.0; 16]);
+        x.extend([1.0; 25]);
+        x.extend([
+            0.0, 0.0, -1.0, 0.0, 1.0, 0.0, 1.0, 0.941_189, 0.0, 0.0, 0.0, 1.0, -1.0,
+        ]);
+        assert_eq!(x.len(), 57);
+        let y = resample(&x, 4_164, 8_000);
+        let peak = y.iter().fold(0f32, |m, v| m.max(v.abs()));
+        assert!(peak <= 1.0, "peak {peak}");
     }
 
     #[test]
