@@ -20,6 +20,8 @@ import sys
 import time
 import urllib.request
 
+from benchlib import db_counts
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 FIELDS = ["t", "elapsed_s", "rss_kb", "fds", "cpu_user_s", "cpu_sys_s", "cpu_cores", "db_bytes", "active_calls", "ratings"]
 
@@ -124,31 +126,11 @@ def slope_per_hour(xs, ys):
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx * 3600
 
 
-def stored_ids(db, journal):
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        ids = {r[0] for r in con.execute("SELECT id FROM measurements")}
-        outcomes = dict(con.execute("SELECT outcome, COUNT(*) FROM calls GROUP BY outcome").fetchall())
-    finally:
-        con.close()
-    journaled = set()
-    if journal and os.path.exists(journal):
-        with open(journal) as f:
-            for line in f:
-                try:
-                    e = json.loads(line)
-                except ValueError:
-                    continue  # a torn last line
-                if e.get("type") == "measurement" and e.get("id") not in ids:
-                    journaled.add(e["id"])
-    return len(ids), len(journaled), outcomes
-
-
 def cmd_check(a):
     rows = read_csv(a.csv)
     with open(a.load) as f:
         load = json.load(f)
-    stored, journaled, outcomes = stored_ids(a.db, a.journal)
+    stored, outcomes, journaled = db_counts(a.db, a.journal)
     # After the warm-up and before the generator stopped placing calls (the
     # drain at the end is no steady state).
     launch_end = load.get("launch_secs", float("inf"))
