@@ -205,21 +205,30 @@ impl Transport {
 
     async fn accept_loop(self, listener: TcpListener) {
         loop {
+            let (stream, peer, slot) = self.accept_admitted(&listener, "tcp").await;
+            self.start_tcp(stream, peer, slot);
+        }
+    }
+
+    /// The next connection within the caps (TCP and TLS alike). One over a
+    /// cap is closed at once (dropped) and logged; an accept error (out of
+    /// descriptors, say) waits a little instead of spinning.
+    async fn accept_admitted(
+        &self,
+        listener: &TcpListener,
+        what: &'static str,
+    ) -> (TcpStream, SocketAddr, Slot) {
+        loop {
             match listener.accept().await {
-                Ok((stream, peer)) => {
-                    // Over a cap, the connection is closed at once (dropped).
-                    let slot = match self.conns.admit(peer) {
-                        Ok(slot) => slot,
-                        Err(why) => {
-                            self.conns.log_refused(peer, &why);
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    self.start_tcp(stream, peer, slot);
-                }
+                Ok((stream, peer)) => match self.conns.admit(peer) {
+                    Ok(slot) => {
+                        let _ = stream.set_nodelay(true);
+                        return (stream, peer, slot);
+                    }
+                    Err(why) => self.conns.log_refused(peer, &why),
+                },
                 Err(e) => {
-                    tracing::warn!(error = %e, "tcp accept");
+                    tracing::warn!(error = %e, "{what} accept");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
@@ -242,28 +251,13 @@ impl Transport {
 
     async fn tls_accept_loop(self, listener: TcpListener, state: TlsState) {
         loop {
-            match listener.accept().await {
-                Ok((stream, peer)) => {
-                    let slot = match self.conns.admit(peer) {
-                        Ok(slot) => slot,
-                        Err(why) => {
-                            self.conns.log_refused(peer, &why);
-                            continue;
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    // The handshake runs in its own task: a slow one holds
-                    // up no other connection.
-                    tokio::spawn(
-                        self.clone()
-                            .tls_handshake(stream, peer, slot, state.current()),
-                    );
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "tls accept");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
+            let (stream, peer, slot) = self.accept_admitted(&listener, "tls").await;
+            // The handshake runs in its own task: a slow one holds up no
+            // other connection.
+            tokio::spawn(
+                self.clone()
+                    .tls_handshake(stream, peer, slot, state.current()),
+            );
         }
     }
 
