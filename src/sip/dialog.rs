@@ -103,6 +103,31 @@ pub struct Dialog {
 }
 
 impl Dialog {
+    /// A request of ours inside this dialog (RFC 3261 §12.2.1.1): the
+    /// remote target as Request-URI, the route set, our tag in From.
+    pub fn request(
+        &self,
+        method: rsip::Method,
+        branch: &str,
+        cseq: u32,
+        extra: &[(&str, String)],
+    ) -> bytes::Bytes {
+        build::request(&build::DialogRequest {
+            method,
+            request_uri: &self.remote_target,
+            via_host: self.local_host.clone(),
+            transport: self.flow.token(),
+            branch,
+            route_set: &self.route_set,
+            from: &self.local_party,
+            to: &self.remote_party,
+            call_id: &self.key.call_id,
+            cseq,
+            contact: &self.contact,
+            extra,
+        })
+    }
+
     /// The dialog ends: our reliable 180 is not sent again.
     fn stop_reliable(&self) {
         if let Some(r) = &self.reliable {

@@ -2,7 +2,7 @@
 //! re-INVITE and UPDATE (new offers); and the BYE smileyd sends to end a
 //! call (§15.1.1).
 
-use super::build::{self, DialogRequest, ALLOW};
+use super::build::{self, ALLOW};
 use super::dialog::{CallEvent, DialogKey};
 use super::endpoint::{Endpoint, Request, Status};
 use super::invite::parse_offer;
@@ -220,20 +220,7 @@ impl Endpoint {
     pub async fn hangup(&self, key: &DialogKey) -> Option<u16> {
         let d = self.inner.dialogs.remove(key)?;
         let branch = build::new_branch();
-        let bye = build::request(&DialogRequest {
-            method: rsip::Method::Bye,
-            request_uri: &d.remote_target,
-            via_host: d.local_host.clone(),
-            transport: d.flow.token(),
-            branch: &branch,
-            route_set: &d.route_set,
-            from: &d.local_party,
-            to: &d.remote_party,
-            call_id: &d.key.call_id,
-            cseq: d.local_cseq + 1,
-            contact: &d.contact,
-            extra: &[],
-        });
+        let bye = d.request(rsip::Method::Bye, &branch, d.local_cseq + 1, &[]);
         // RFC 3261 §18.1.1: over the dialog's connection, or a new one to
         // the first Route or the remote target when it is gone.
         let target = d

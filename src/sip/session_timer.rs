@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::build::{self, DialogRequest};
+use super::build;
 use super::dialog::{CallEvent, DialogKey};
 use super::endpoint::Endpoint;
 use super::message::{param, Message};
@@ -187,20 +187,7 @@ impl Endpoint {
                 ),
                 ("Supported", build::SUPPORTED.to_string()),
             ];
-            let update = build::request(&DialogRequest {
-                method: rsip::Method::Update,
-                request_uri: &d.remote_target,
-                via_host: d.local_host.clone(),
-                transport: d.flow.token(),
-                branch: &branch,
-                route_set: &d.route_set,
-                from: &d.local_party,
-                to: &d.remote_party,
-                call_id: &d.key.call_id,
-                cseq: d.local_cseq,
-                contact: &d.contact,
-                extra: &extra,
-            });
+            let update = d.request(rsip::Method::Update, &branch, d.local_cseq, &extra);
             (d.flow, update)
         })?;
         self.inner
