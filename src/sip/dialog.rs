@@ -60,6 +60,20 @@ pub enum CallEvent {
     Cancelled,
 }
 
+/// Hands `event` to its call now if its queue has room, else from a task of
+/// its own, so that the router never waits on one call (whose task may be
+/// busy, say with a commit that does not come back). Only for events that
+/// come once per dialog (the first ACK, BYE, CANCEL): the number of such
+/// tasks is bounded by the calls. Events a peer can repeat at will (INFO
+/// keys, re-offers) are given with `try_send` or refused instead.
+pub(super) fn deliver_later(events: mpsc::Sender<CallEvent>, event: CallEvent) {
+    if let Err(mpsc::error::TrySendError::Full(event)) = events.try_send(event) {
+        tokio::spawn(async move {
+            let _ = events.send(event).await;
+        });
+    }
+}
+
 /// Dialog state kept by the endpoint.
 pub struct Dialog {
     pub key: DialogKey,

@@ -3,24 +3,13 @@
 //! call (§15.1.1).
 
 use super::build::{self, ALLOW};
-use super::dialog::{CallEvent, DialogKey};
+use super::dialog::{deliver_later, CallEvent, DialogKey};
 use super::endpoint::{Endpoint, Request, Status};
 use super::invite::parse_offer;
 use super::sdp::SessionDescription;
 use super::session_timer::{self, Negotiated};
 use crate::media::dtmf;
 use crate::model::{Digit, DtmfSource};
-
-/// Hands `event` to its call now if its queue has room, else from a task of
-/// its own: used for events that come once per dialog (the first ACK, BYE),
-/// so the number of such tasks is bounded by the calls.
-fn deliver_later(events: tokio::sync::mpsc::Sender<CallEvent>, event: CallEvent) {
-    if let Err(tokio::sync::mpsc::error::TrySendError::Full(event)) = events.try_send(event) {
-        tokio::spawn(async move {
-            let _ = events.send(event).await;
-        });
-    }
-}
 
 const NO_DIALOG: Status<'static> = (481, "Call/Transaction Does Not Exist");
 const OUT_OF_ORDER: Status<'static> = (500, "Server Internal Error (CSeq out of order)");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, Notify};
 
 use super::build;
-use super::dialog::{CallEvent, Dialog, DialogKey, IncomingCall};
+use super::dialog::{deliver_later, CallEvent, Dialog, DialogKey, IncomingCall};
 use super::endpoint::{sanitize_reason, Endpoint, Request, BUSY_RETRY_AFTER_SECS};
 use super::message::{self, Message, StartLine};
 use super::sdp::{self, LocalMedia, Negotiated as Media, SdpError, SessionDescription};
@@ -312,7 +312,7 @@ impl Endpoint {
             None,
         )
         .await;
-        let _ = d.events.send(CallEvent::Cancelled).await;
+        deliver_later(d.events, CallEvent::Cancelled);
     }
 }
 
