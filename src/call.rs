@@ -400,6 +400,8 @@ async fn commit(
         return None;
     }
     let id = m.id;
+    // Only ever waits in the isolation test (see `fault`).
+    crate::fault::hold_commit(parties.agent.as_deref(), call_id).await;
     if !ctx
         .journal
         .store_or_append(&ctx.store, Entry::Measurement(m))

@@ -9,6 +9,8 @@ pub mod comment;
 pub mod config;
 pub mod current;
 #[doc(hidden)]
+pub mod fault;
+#[doc(hidden)]
 pub mod fuzzing;
 pub mod journal;
 pub mod media;

@@ -231,6 +231,7 @@ async fn barge_in_with_shipped_prompts() {
             digit_timeout_ms: 5000,
             ..Settings::default()
         },
+        ..Options::default()
     })
     .await;
     let ua = SipUa::udp(d.sip).await;

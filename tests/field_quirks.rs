@@ -213,6 +213,7 @@ async fn daemon_with_long_prompt(symmetric_rtp: bool) -> Daemon {
             survey: 3000,
             ..PromptLengths::default()
         }),
+        ..Options::default()
     })
     .await
 }

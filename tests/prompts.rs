@@ -551,6 +551,7 @@ kind = "csat"
             .into(),
             ..Settings::default()
         },
+        ..Options::default()
     })
     .await;
     let opening = |rel: &str| shipped(rel)[..16_000].to_vec();

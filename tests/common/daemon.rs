@@ -37,6 +37,12 @@ pub fn free_port() -> u16 {
 /// n < 50, or, with `SMILEYD_TEST_RTP_BASE` set (test runs side by side on
 /// one machine), base + 200·n for n < 10.
 pub fn rtp_range() -> (u16, u16) {
+    rtp_blocks(1)
+}
+
+/// `count` adjacent blocks of [`rtp_range`] (200 ports, 100 calls, each),
+/// for a daemon that holds more calls at once.
+pub fn rtp_blocks(count: usize) -> (u16, u16) {
     let (base, blocks) = match std::env::var("SMILEYD_TEST_RTP_BASE")
         .ok()
         .and_then(|v| v.parse::<u16>().ok())
@@ -44,9 +50,17 @@ pub fn rtp_range() -> (u16, u16) {
         Some(b) if (1024..=63000).contains(&b) => (b, 10),
         _ => (21000, 50),
     };
-    let n = RTP_BLOCK.fetch_add(1, Ordering::SeqCst) % blocks;
+    assert!(
+        (1..=blocks).contains(&count),
+        "{count} RTP blocks of {blocks}"
+    );
+    let mut n = RTP_BLOCK.fetch_add(count, Ordering::SeqCst) % blocks;
+    if n + count > blocks {
+        // Not past the end of the range: start again from its first block.
+        n = 0;
+    }
     let lo = base + 200 * n as u16;
-    (lo, lo + 199)
+    (lo, lo + 200 * count as u16 - 1)
 }
 
 /// The config file's name in the daemon's directory.
@@ -171,6 +185,10 @@ pub enum Prompts {
 pub struct Options {
     pub settings: Settings,
     pub prompts: Prompts,
+    /// Blocks of 200 RTP ports (100 calls each) the daemon gets.
+    pub rtp_blocks: usize,
+    /// Variables set for the daemon (every other SMILEYD_* is removed).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -178,6 +196,8 @@ impl Default for Options {
         Options {
             settings: Settings::default(),
             prompts: Prompts::Generated(PromptLengths::default()),
+            rtp_blocks: 1,
+            env: Vec::new(),
         }
     }
 }
@@ -196,10 +216,12 @@ pub struct Daemon {
     pub prompts_dir: PathBuf,
     pub api: Api,
     args: Vec<std::ffi::OsString>,
+    env: Vec<(String, String)>,
 }
 
-/// Start the binary with `args` in `dir`, appending its output to `log`.
-fn spawn(args: &[std::ffi::OsString], dir: &Path, log: &Path) -> Child {
+/// Start the binary with `args` and the variables `env` in `dir`, appending
+/// its output to `log`.
+fn spawn(args: &[std::ffi::OsString], env: &[(String, String)], dir: &Path, log: &Path) -> Child {
     let logf = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -220,6 +242,7 @@ fn spawn(args: &[std::ffi::OsString], dir: &Path, log: &Path) -> Child {
     if std::env::var("RUST_LOG").is_err() {
         cmd.env("RUST_LOG", "debug");
     }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.spawn().expect("spawn smileyd")
 }
 
@@ -263,7 +286,7 @@ impl Daemon {
         let http_port = free_port();
         let sip: SocketAddr = format!("127.0.0.1:{sip_port}").parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{http_port}").parse().unwrap();
-        let rtp_ports = rtp_range();
+        let rtp_ports = rtp_blocks(opts.rtp_blocks);
         let args: Vec<std::ffi::OsString> = vec![
             "--config".into(),
             config.clone().into(),
@@ -282,7 +305,7 @@ impl Daemon {
             "--public-ip".into(),
             "127.0.0.1".into(),
         ];
-        let child = spawn(&args, dir.path(), &log);
+        let child = spawn(&args, &opts.env, dir.path(), &log);
         let api = Api::new(http);
         let mut d = Daemon {
             child: Some(child),
@@ -296,6 +319,7 @@ impl Daemon {
             prompts_dir,
             api,
             args,
+            env: opts.env,
         };
         d.wait_ready(Duration::from_secs(15)).await;
         d
@@ -332,6 +356,31 @@ impl Daemon {
         let all: Vec<String> = BufReader::new(f).lines().map_while(Result::ok).collect();
         let start = all.len().saturating_sub(lines);
         all[start..].join("\n")
+    }
+
+    /// Lines of the log containing `needle`, in order.
+    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Waits until the log has `n` lines containing `needle`; the `n`th
+    /// (1-based), or None on timeout.
+    pub async fn wait_log(&self, needle: &str, n: usize, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.log_lines(needle).into_iter().nth(n - 1) {
+                return Some(line);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Whether the process is still running.
@@ -379,7 +428,7 @@ impl Daemon {
             let _ = c.kill();
             let _ = c.wait();
         }
-        self.child = Some(spawn(&self.args, self.dir.path(), &self.log));
+        self.child = Some(spawn(&self.args, &self.env, self.dir.path(), &self.log));
         self.wait_ready(Duration::from_secs(15)).await;
     }
 
