@@ -18,33 +18,16 @@ use common::*;
 const RELOADED: &str = "configuration reloaded";
 const REFUSED: &str = "configuration reload refused";
 
-/// Lines of the daemon's log containing `needle`.
-fn log_lines(d: &Daemon, needle: &str) -> Vec<String> {
-    std::fs::read_to_string(&d.log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains(needle))
-        .map(str::to_string)
-        .collect()
-}
-
-/// Send SIGHUP and wait for the `n`th log line containing `needle`; the line.
+/// Send SIGHUP and wait for the next log line containing `needle`; the line.
 async fn hup_and_wait_log(d: &Daemon, needle: &str) -> String {
-    let n = log_lines(d, needle).len() + 1;
+    let n = d.log_lines(needle).len() + 1;
     d.signal("HUP");
-    let deadline = Instant::now() + secs(15);
-    loop {
-        let lines = log_lines(d, needle);
-        if lines.len() >= n {
-            return lines[n - 1].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
+    d.wait_log(needle, n, secs(15)).await.unwrap_or_else(|| {
+        panic!(
             "no log line {n} with {needle:?} after SIGHUP\n--- log ---\n{}",
             d.log_tail(40)
-        );
-        tokio::time::sleep(ms(50)).await;
-    }
+        )
+    })
 }
 
 /// GET /api/v1/surveys: (default, [(name, kind)] sorted by name).
@@ -201,7 +184,7 @@ async fn sighup_with_an_invalid_file_keeps_the_last_good_config_and_logs_why() {
     let mut d = Daemon::with_settings(keys("1", "2")).await;
     d.write_config(&keys("7", "1").toml());
     hup_and_wait_log(&d, RELOADED).await;
-    let reloads = log_lines(&d, RELOADED).len();
+    let reloads = d.log_lines(RELOADED).len();
 
     let file = d.config_path().display().to_string();
     let head = "[survey]\nhappy_key = \"1\"\nsad_key = \"7\"\n";
@@ -247,7 +230,7 @@ async fn sighup_with_an_invalid_file_keeps_the_last_good_config_and_logs_why() {
             );
         }
         assert_eq!(
-            log_lines(&d, RELOADED).len(),
+            d.log_lines(RELOADED).len(),
             reloads,
             "{what}: reported as reloaded\n{}",
             d.log_tail(20)
