@@ -10,13 +10,16 @@
 //! to stall it to anyone who can reach its ports.
 //!
 //! The wait sits in the call's own task, before the rating is handed to
-//! the store, because that is where a stuck commit leaves a call: its task
-//! waits and reads none of its events while SIP for the call keeps coming
-//! in. A stall inside the group commit (`store/batch.rs`) is another
-//! matter: that transaction is shared by design and a database that stops
-//! answering stops it for every call alike, which the journal bounds
-//! (a caller waits at most its commit timeout, then the rating is kept on
-//! local disk and the caller thanked).
+//! the store, because that is the only place a commit can be stuck for one
+//! call alone: its task waits and reads none of its events while SIP for
+//! the call keeps coming in. Inside the database nothing is one call's:
+//! every write is serialised (SQLite has one writer; on PostgreSQL each
+//! write transaction takes one advisory lock to number its events, and
+//! every rating adds to the same all-agents rollup rows), and the group
+//! commit (`store/batch.rs`) shares its transaction on purpose. A database
+//! that stops answering stops every commit alike, and the journal bounds
+//! that: a caller waits at most its commit timeout, then the rating is
+//! kept on local disk and the caller thanked.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
