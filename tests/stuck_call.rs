@@ -1,7 +1,7 @@
 //! A call whose task is stuck holds up no other call. One call's commit is
 //! held by the daemon's fault seam (`SMILEYD_FAULT_HOLD_COMMIT`, see
 //! src/fault.rs) while its caller keeps sending: INFO keys until its queue
-//! is full, a retransmission, its BYE. Meanwhile a hundred other calls,
+//! is full, a retransmission, a re-INVITE, its BYE. Meanwhile a hundred other calls,
 //! over loopback UDP at the same time, each get their 200, press a key,
 //! hear the thanks, get the BYE and have their rating stored. Then the
 //! held call is let go and its rating is stored once.
@@ -117,6 +117,16 @@ async fn a_stuck_commit_holds_up_no_other_call() {
     let again = again.last().expect("a response to the retransmission");
     assert_eq!(again.code(), Some(503), "{}", again.text());
     assert_eq!(again.tag_in_to(), busy.tag_in_to(), "{}", again.text());
+    // A re-INVITE (a session refresh, the same media) is answered by the
+    // dialog, not by the call task.
+    let mut offer = stuck.offer.clone().expect("our offer");
+    offer.version += 1;
+    let (_, ok) = stuck
+        .request("INVITE", Some(("application/sdp", &offer.render())))
+        .await;
+    assert_eq!(ok.code(), Some(200), "re-INVITE: {}", ok.text());
+    let ack = stuck.dialog.ack(&stuck.ua, None);
+    stuck.ua.send_ack(&ack).await;
 
     // A hundred calls at once; the stuck caller hangs up while they run.
     let others: Vec<_> = (0..OTHERS)
