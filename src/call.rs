@@ -166,6 +166,7 @@ async fn drive(
         symmetric_rtp: cfg.symmetric_rtp,
         media_timeout: cfg.media_timeout.max(longest),
         inband: cfg.dtmf_inband,
+        srtp: negotiated.and_then(|n| n.srtp).map(|s| s.keys),
     };
     let media_metrics = ctx.media_metrics.clone();
     let mut media = match media::spawn(call.socket, call.lease, None, media_cfg, media_metrics) {
@@ -266,7 +267,7 @@ async fn drive(
                     negotiated = answer.or(negotiated);
                     if let Some(n) = negotiated {
                         if let Some(addr) = n.remote {
-                            let _ = media.commands.send(MediaCommand::SetRemote { addr, codec: n.codec, dtmf_pt: n.event_pt }).await;
+                            let _ = media.commands.send(MediaCommand::SetRemote { addr, codec: n.codec, dtmf_pt: n.event_pt, srtp: n.srtp.map(|s| s.keys) }).await;
                         }
                     }
                     if survey.is_none() {
@@ -279,7 +280,7 @@ async fn drive(
                     // Kept, so that nothing later sends to the old address.
                     negotiated = Some(n);
                     if let Some(addr) = n.remote {
-                        let _ = media.commands.send(MediaCommand::SetRemote { addr, codec: n.codec, dtmf_pt: n.event_pt }).await;
+                        let _ = media.commands.send(MediaCommand::SetRemote { addr, codec: n.codec, dtmf_pt: n.event_pt, srtp: n.srtp.map(|s| s.keys) }).await;
                     }
                     // Hold: the caller only sends (or nothing flows), so we must not.
                     let sending = matches!(n.direction, Direction::SendRecv | Direction::RecvOnly) && n.remote.is_some();

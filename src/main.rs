@@ -101,6 +101,22 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
             config.rtp_ports.1
         )
     })?);
+    if config.srtp_keys_in_cleartext {
+        tracing::warn!(
+            "media.srtp_allow_keys_in_cleartext is on: SRTP keys (a=crypto) are taken from SIP \
+             over UDP and TCP, where anyone on the path can read them and decrypt the calls' \
+             audio; meant for tests and benchmarks on loopback only"
+        );
+    }
+    if config.srtp == smileyd::media::srtp::SrtpMode::Required
+        && sip_tls.is_none()
+        && !config.srtp_keys_in_cleartext
+    {
+        tracing::warn!(
+            "media.srtp = \"required\" without sip_tls_listen: SRTP keys are only taken over \
+             TLS, so every call will be refused with 488"
+        );
+    }
     let (new_calls_tx, mut new_calls) = mpsc::channel(1024);
     let endpoint = Endpoint::new(
         transport,
@@ -112,6 +128,8 @@ async fn serve(config: Config, overrides: Overrides) -> anyhow::Result<()> {
             min_se_secs: config.min_se_secs,
             max_calls: config.max_calls,
             max_transactions: config.max_transactions,
+            srtp: config.srtp,
+            srtp_keys_in_cleartext: config.srtp_keys_in_cleartext,
         },
         ports,
         new_calls_tx,

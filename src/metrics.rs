@@ -102,6 +102,11 @@ struct SourceLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabel {
     state: &'static str,
 }
@@ -278,6 +283,11 @@ pub struct MediaMetrics {
     /// `smileyd_dtmf_digits_total{source="inband"}`: key tones in callers' audio.
     pub inband_digits: Counter,
     pub media_timeouts: Counter,
+    /// `smileyd_srtp_dropped_total{reason="auth"}`: SRTP or SRTCP that did
+    /// not authenticate (RFC 3711 §3.3, §3.4).
+    pub srtp_auth_dropped: Counter,
+    /// `smileyd_srtp_dropped_total{reason="replay"}`: replayed (§3.3.2).
+    pub srtp_replay_dropped: Counter,
 }
 
 /// Entries that went through the local journal.
@@ -372,6 +382,8 @@ impl Metrics {
             rfc4733_digits: dtmf.get_or_create_owned(&SourceLabel { source: "rfc4733" }),
             inband_digits: Counter::default(),
             media_timeouts: Counter::default(),
+            srtp_auth_dropped: Counter::default(),
+            srtp_replay_dropped: Counter::default(),
         };
         let sip = SipMetrics {
             info_digits: dtmf.get_or_create_owned(&SourceLabel { source: "info" }),
@@ -385,6 +397,18 @@ impl Metrics {
             "smileyd_rtp_packets",
             "RTP packets by direction (ignored: not ours or malformed)",
             rtp,
+        );
+        let srtp = Family::<ReasonLabel, Counter>::default();
+        let reason = |reason| srtp.get_or_create_owned(&ReasonLabel { reason });
+        let media = MediaMetrics {
+            srtp_auth_dropped: reason("auth"),
+            srtp_replay_dropped: reason("replay"),
+            ..media
+        };
+        r.register(
+            "smileyd_srtp_dropped",
+            "SRTP and SRTCP packets dropped: not authentic (auth) or seen before (replay)",
+            srtp,
         );
         r.register(
             "smileyd_media_timeouts",

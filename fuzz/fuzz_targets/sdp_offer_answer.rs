@@ -6,12 +6,14 @@
 //! offered audio stream with a port, answered with payload types that were
 //! offered, each meaning the same codec as in the offer (§6.1); every other
 //! stream is refused with port 0; and the answer, taken as an offer, agrees
-//! on the same codec and telephone-event payload type.
+//! on the same codec and telephone-event payload type, and on SRTP with the
+//! offer's a=crypto tag and suite (RFC 4568).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use smileyd::media::Codec;
-use smileyd::sip::sdp::{answer, LocalMedia, MediaLine, SessionDescription};
+use smileyd::media::srtp::{MasterKey, SrtpMode};
+use smileyd::sip::sdp::{answer, LocalMedia, MediaLine, SessionDescription, SrtpTerms};
 
 /// What a payload type means in an m-line: its rtpmap, else the static
 /// assignment of RFC 3551 (only G.711 matters here).
@@ -26,8 +28,14 @@ fuzz_target!(|data: &[u8]| {
     let Ok(offer) = SessionDescription::parse(data) else {
         return;
     };
-    let current = offer.negotiate().ok();
-    let _ = offer.renegotiate(current.as_ref().map(|(_, n)| n));
+    // SRTP allowed, so that a=crypto is read too.
+    let terms = SrtpTerms {
+        mode: SrtpMode::Optional,
+        keys_allowed: true,
+        our_key: MasterKey([0x5A; 30]),
+    };
+    let current = offer.negotiate(&terms).ok();
+    let _ = offer.renegotiate(current.as_ref().map(|(_, n)| n), &terms);
     let Some((used, n)) = current else {
         return;
     };
@@ -66,8 +74,17 @@ fuzz_target!(|data: &[u8]| {
             );
         }
     }
-    let (again_used, again) = ans.negotiate().expect("our answer is acceptable");
+    let (again_used, again) = ans.negotiate(&terms).expect("our answer is acceptable");
     assert_eq!(again_used, used);
     assert_eq!(again.codec, n.codec);
     assert_eq!(again.event_pt, n.event_pt);
+    // RFC 4568 §7.1.2: SRTP answered with the offer's tag and suite and our key.
+    match (n.srtp, again.srtp) {
+        (None, None) => {}
+        (Some(o), Some(a)) => {
+            assert_eq!((a.tag, a.keys.suite), (o.tag, o.keys.suite));
+            assert_eq!(a.keys.theirs, terms.our_key);
+        }
+        (o, a) => panic!("SRTP in the offer {:?}, in the answer {:?}", o.is_some(), a.is_some()),
+    }
 });

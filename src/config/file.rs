@@ -156,6 +156,8 @@ pub(super) struct MediaFile {
     pub symmetric_rtp: Option<bool>,
     pub media_timeout_secs: Option<Positive>,
     pub max_call_secs: Option<Positive>,
+    pub srtp: Option<crate::media::srtp::SrtpMode>,
+    pub srtp_allow_keys_in_cleartext: Option<bool>,
 }
 
 /// [dtmf]

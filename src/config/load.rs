@@ -217,6 +217,8 @@ impl Config {
                 .max_transactions
                 .map_or(super::DEFAULT_MAX_TRANSACTIONS, |n| n.get() as usize),
             symmetric_rtp: file.media.symmetric_rtp.unwrap_or(true),
+            srtp: file.media.srtp.unwrap_or_default(),
+            srtp_keys_in_cleartext: file.media.srtp_allow_keys_in_cleartext.unwrap_or(false),
             media_timeout: file
                 .media
                 .media_timeout_secs

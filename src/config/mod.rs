@@ -94,6 +94,12 @@ pub struct Config {
     /// SIP server transactions at once (sip.max_transactions).
     pub max_transactions: usize,
     pub symmetric_rtp: bool,
+    /// When calls use SRTP (media.srtp).
+    pub srtp: crate::media::srtp::SrtpMode,
+    /// SDES keys taken over UDP and TCP as well as TLS
+    /// (media.srtp_allow_keys_in_cleartext): anyone on the path can read
+    /// them. For tests and benchmarks on loopback.
+    pub srtp_keys_in_cleartext: bool,
     pub media_timeout: Duration,
     pub max_call: Duration,
     /// When the caller's audio is searched for key tones ([dtmf] inband).

@@ -471,3 +471,29 @@ fn tls_is_off_by_default_and_needs_readable_files() {
     assert!(e.contains("tls.cert_file /nonexistent/c.pem"), "{e}");
     assert!(error_of("[tls]\nhandshake_timeout_ms = 5\n").contains("tls.handshake_timeout_ms"));
 }
+
+#[test]
+fn srtp_policy_and_the_cleartext_keys_switch() {
+    use crate::media::srtp::SrtpMode;
+    let c = load_str("").unwrap();
+    assert_eq!(
+        (c.srtp, c.srtp_keys_in_cleartext),
+        (SrtpMode::Optional, false)
+    );
+    for (written, mode) in [
+        ("off", SrtpMode::Off),
+        ("optional", SrtpMode::Optional),
+        ("required", SrtpMode::Required),
+    ] {
+        let c = load_str(&format!("[media]\nsrtp = \"{written}\"\n")).unwrap();
+        assert_eq!(c.srtp, mode);
+        assert_eq!(mode.as_str(), written);
+    }
+    let c = load_str("[media]\nsrtp_allow_keys_in_cleartext = true\n").unwrap();
+    assert!(c.srtp_keys_in_cleartext);
+    let e = error_of("[media]\nsrtp = \"mandatory\"\n");
+    assert!(
+        e.starts_with("FILE: line 2: media.srtp: ") && e.contains("`required`"),
+        "{e}"
+    );
+}

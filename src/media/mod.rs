@@ -12,6 +12,7 @@ pub mod prompt;
 pub mod recorder;
 pub mod rtp;
 pub mod session;
+pub mod srtp;
 pub mod stats;
 pub mod vad;
 

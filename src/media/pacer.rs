@@ -24,6 +24,7 @@ use super::g711::Codec;
 use super::prompt::Prompt;
 use super::rtp::{RtpSender, HEADER_LEN};
 use super::session::{MediaEvent, FRAME_SAMPLES, PTIME};
+use super::srtp::Protector;
 use super::stats::MediaStats;
 
 /// How often a pacing thread wakes.
@@ -48,6 +49,8 @@ pub(super) struct Outgoing {
     /// Off while the caller holds the call; the timeline keeps running.
     pub sending: bool,
     pub playback: Option<Playback>,
+    /// SRTP: every packet is protected before it is sent.
+    pub srtp: Option<Protector>,
     sender: RtpSender,
     /// Tick at which the next frame is due (see `Pacer`).
     next_due: u64,
@@ -78,6 +81,7 @@ impl Stream {
                 codec: Codec::Pcmu,
                 sending: true,
                 playback: None,
+                srtp: None,
                 sender: RtpSender::new(),
                 next_due: 0,
             }),
@@ -183,9 +187,25 @@ impl Stream {
             .sender
             .write(&mut packet, codec.payload_type(), &frame, marker);
         if st.sending {
+            // RFC 3711 §3.3: protected right after it is built, before the
+            // send; one that cannot be protected is not sent at all.
+            let sealed;
+            let datagram = match st.srtp.as_mut() {
+                None => &packet[..n],
+                Some(p) => match p.protect(&packet[..n]) {
+                    Some(s) => {
+                        sealed = s;
+                        &sealed[..]
+                    }
+                    None => {
+                        tracing::warn!("SRTP: packet could not be protected; not sent");
+                        return finished;
+                    }
+                },
+            };
             // Counted first: the caller may read it the moment it arrives.
             self.stats.count_out();
-            if let Err(e) = self.socket.get_ref().send_to(&packet[..n], target) {
+            if let Err(e) = self.socket.get_ref().send_to(datagram, target) {
                 tracing::trace!(error = %e, %target, "RTP send error");
             }
         }

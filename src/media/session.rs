@@ -25,6 +25,7 @@ use super::recorder::{RecordRequest, Recording};
 use super::rtp;
 #[cfg(test)]
 use super::rtp::RtpSender;
+use super::srtp::{Protector, SrtpKeys, Unprotector};
 use super::stats::MediaStats;
 use crate::metrics::MediaMetrics;
 use crate::model::{CommentStatus, Digit, DtmfSource};
@@ -50,6 +51,9 @@ pub struct MediaConfig {
     pub media_timeout: Duration,
     /// When the caller's audio is searched for key tones.
     pub inband: InbandMode,
+    /// SRTP keys agreed in the INVITE's offer: from the first packet on,
+    /// only what authenticates is heard (later keys come with `SetRemote`).
+    pub srtp: Option<SrtpKeys>,
 }
 
 impl Default for MediaConfig {
@@ -58,6 +62,7 @@ impl Default for MediaConfig {
             symmetric_rtp: true,
             media_timeout: Duration::from_secs(30),
             inband: InbandMode::Auto,
+            srtp: None,
         }
     }
 }
@@ -68,13 +73,15 @@ const EVENT_POUND: u8 = 11;
 /// What the call task tells the media task.
 #[derive(Debug)]
 pub enum MediaCommand {
-    /// The negotiated remote media: address from SDP, audio codec, and the
-    /// telephone-event payload type if DTMF events were negotiated. Sending
-    /// starts with the first one; later ones (re-INVITE) replace it.
+    /// The negotiated remote media: address from SDP, audio codec, the
+    /// telephone-event payload type if DTMF events were negotiated, and the
+    /// SRTP keys if the stream is RTP/SAVP. Sending starts with the first
+    /// one; later ones (re-INVITE) replace it.
     SetRemote {
         addr: SocketAddr,
         codec: Codec,
         dtmf_pt: Option<u8>,
+        srtp: Option<SrtpKeys>,
     },
     /// Plays a prompt from its start, replacing any prompt still playing.
     Play(Arc<Prompt>),
@@ -166,6 +173,7 @@ pub fn spawn(
     let out = Stream::new(Arc::clone(&socket), ev_tx.clone(), Arc::clone(&stats));
     let mut session = Session::new(socket, out, lease, cfg, ev_tx, Arc::clone(&stats));
     session.rtcp = rtcp;
+    session.set_keys(cfg.srtp);
     if let Some((addr, codec, dtmf_pt)) = remote {
         session.set_remote(addr, codec, dtmf_pt);
     }
@@ -209,6 +217,10 @@ struct Session {
     last_rx: Instant,
     timed_out: bool,
     recording: Option<Recording>,
+    /// The SRTP keys in use, and the caller's stream's context; None:
+    /// plain RTP.
+    srtp_keys: Option<SrtpKeys>,
+    unprotect: Option<Unprotector>,
 }
 
 impl Drop for Session {
@@ -243,6 +255,8 @@ impl Session {
             last_rx: Instant::now(),
             timed_out: false,
             recording: None,
+            srtp_keys: None,
+            unprotect: None,
         }
     }
 
@@ -295,7 +309,11 @@ impl Session {
                 addr,
                 codec,
                 dtmf_pt,
-            } => self.set_remote(addr, codec, dtmf_pt),
+                srtp,
+            } => {
+                self.set_keys(srtp);
+                self.set_remote(addr, codec, dtmf_pt);
+            }
             MediaCommand::Play(prompt) => {
                 self.out.lock().playback = Some(Playback { prompt, pos: 0 })
             }
@@ -310,6 +328,21 @@ impl Session {
             // Handled by the loop.
             MediaCommand::Shutdown => {}
         }
+    }
+
+    /// New SRTP keys start new contexts, each direction only when its own
+    /// key changed: a context kept keeps its rollover counter and replay
+    /// list (RFC 3711 §3.3.1, §3.3.2).
+    fn set_keys(&mut self, keys: Option<SrtpKeys>) {
+        let theirs = |k: &Option<SrtpKeys>| k.map(|k| (k.suite, k.theirs, k.their_mki));
+        let ours = |k: &Option<SrtpKeys>| k.map(|k| (k.suite, k.ours));
+        if theirs(&keys) != theirs(&self.srtp_keys) {
+            self.unprotect = keys.as_ref().map(Unprotector::new);
+        }
+        if ours(&keys) != ours(&self.srtp_keys) {
+            self.out.lock().srtp = keys.as_ref().map(Protector::new);
+        }
+        self.srtp_keys = keys;
     }
 
     fn set_remote(&mut self, addr: SocketAddr, codec: Codec, dtmf_pt: Option<u8>) {
@@ -356,6 +389,36 @@ impl Session {
 
     fn receive(&mut self, datagram: &[u8], from: SocketAddr) {
         let now = Instant::now();
+        // RFC 3711 §3.3: SRTP is checked and decrypted before anything reads
+        // the packet; what does not authenticate is counted and dropped, so
+        // it is never heard, recorded or latched on.
+        let plain;
+        let datagram = match self.unprotect.as_mut() {
+            None => datagram,
+            Some(_) if !self.latch.allows(from, now.into_std()) => {
+                self.stats.count_ignored();
+                return;
+            }
+            // RFC 5761: SRTCP on the RTP port is a sign of life when it
+            // authenticates.
+            Some(u) if rtp::is_rtcp(datagram) => {
+                match u.check_rtcp(datagram) {
+                    Ok(()) => self.last_rx = now,
+                    Err(why) => self.stats.count_srtp_dropped(why),
+                }
+                return;
+            }
+            Some(u) => match u.unprotect_rtp(datagram) {
+                Ok(p) => {
+                    plain = p;
+                    &plain[..]
+                }
+                Err(why) => {
+                    self.stats.count_srtp_dropped(why);
+                    return;
+                }
+            },
+        };
         let Some(packet) = rtp::parse(datagram) else {
             // RFC 5761: RTCP multiplexed on the RTP port is a sign of life too.
             if rtp::is_rtcp(datagram) && self.latch.allows(from, now.into_std()) {
@@ -450,10 +513,14 @@ impl Session {
     fn receive_rtcp(&mut self, datagram: &[u8], from: SocketAddr) {
         let caller_ip = |a: Option<SocketAddr>| a.is_some_and(|a| a.ip() == from.ip());
         let known = caller_ip(self.latch.source()) || caller_ip(self.remote.map(|r| r.addr));
-        if known && rtp::is_rtcp(datagram) {
-            self.last_rx = Instant::now();
-        } else {
+        if !known || !rtp::is_rtcp(datagram) {
             self.stats.count_ignored();
+            return;
+        }
+        // RFC 3711 §3.4: with SRTP, only authentic SRTCP counts.
+        match self.unprotect.as_mut().map(|u| u.check_rtcp(datagram)) {
+            None | Some(Ok(())) => self.last_rx = Instant::now(),
+            Some(Err(why)) => self.stats.count_srtp_dropped(why),
         }
     }
 

@@ -37,6 +37,15 @@ impl MediaStats {
         self.all.rtp_ignored.inc();
     }
 
+    /// An SRTP or SRTCP packet dropped, never heard or recorded.
+    pub(crate) fn count_srtp_dropped(&self, why: super::srtp::Dropped) {
+        self.packets_ignored.fetch_add(1, Ordering::Relaxed);
+        match why {
+            super::srtp::Dropped::Auth => self.all.srtp_auth_dropped.inc(),
+            super::srtp::Dropped::Replay => self.all.srtp_replay_dropped.inc(),
+        };
+    }
+
     pub fn packets_in(&self) -> u64 {
         self.packets_in.load(Ordering::Relaxed)
     }

@@ -9,15 +9,17 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, Notify};
 
 use super::build::{self, ALLOW, SUPPORTED};
+use super::endpoint::SipSettings;
 use super::endpoint::{Endpoint, Request};
 use super::headers::CoreHeaders;
 use super::message::Message;
 use super::prack::Reliable;
 use super::retransmit;
-use super::sdp::{self, LocalMedia, Negotiated, SdpError, SessionDescription};
+use super::sdp::{self, LocalMedia, Negotiated, SdpError, SessionDescription, SrtpTerms};
 use super::session_timer::SessionTimer;
 use super::transport::Flow;
 use crate::media::ports::PortLease;
+use crate::media::srtp::MasterKey;
 use crate::model::Digit;
 
 /// RFC 3261 §12: a dialog is identified by Call-ID and both tags; as the
@@ -98,6 +100,11 @@ pub struct Dialog {
     pub local_port: u16,
     pub local_ip: std::net::IpAddr,
     pub negotiated: Option<Negotiated>,
+    /// Our SRTP master key in this dialog's SDP (RFC 4568); replaced when
+    /// the caller's key changes, so that no key protects two streams.
+    pub srtp_key: MasterKey,
+    /// `srtp_key` has been agreed (and so used) at least once.
+    pub srtp_key_used: bool,
     /// Our offer went in the 200; the answer is due in the ACK.
     pub awaiting_answer: bool,
     /// The CSeq of the INVITE whose 2xx is being sent until the ACK.
@@ -168,25 +175,55 @@ impl Dialog {
         }
     }
 
+    /// RFC 4568 §7.1.4: a new offer that changes the caller's key (or the
+    /// suite, or switches SRTP back on) starts new crypto contexts; our
+    /// side gets a new key too, so that the fresh context never runs the
+    /// keystream of the old one again.
+    fn rekey(&mut self, n: &mut Negotiated, terms: &SrtpTerms) {
+        let Some(new) = n.srtp.as_mut() else {
+            return;
+        };
+        let same = self.negotiated.and_then(|cur| cur.srtp).is_some_and(|cur| {
+            cur.keys.theirs == new.keys.theirs
+                && cur.keys.suite == new.keys.suite
+                && cur.keys.their_mki == new.keys.their_mki
+        });
+        if self.srtp_key_used && !same {
+            self.srtp_key = MasterKey::random();
+            new.keys.ours = self.srtp_key;
+        } else {
+            new.keys.ours = terms.our_key;
+        }
+        self.srtp_key_used = true;
+    }
+
     /// A re-INVITE's or UPDATE's offer, or none (then ours goes in the 2xx,
     /// and for a re-INVITE the answer is due in the ACK). Our description
     /// gets a new o= version only when it changes (RFC 3264 §8). Returns
     /// what the offer negotiated, which may move the media, hold it, or
-    /// stop it (port 0); an offer without PCMU or PCMA is refused.
+    /// stop it (port 0); an offer without PCMU or PCMA, or against the
+    /// SRTP terms of `flow`, is refused.
     pub fn take_offer(
         &mut self,
         offer: Option<&SessionDescription>,
         is_invite: bool,
+        settings: &SipSettings,
+        flow: &Flow,
     ) -> Result<Option<Negotiated>, SdpError> {
+        let terms = settings.srtp_terms(flow, self.srtp_key);
         let Some(sd) = offer else {
-            if sdp::offer(&self.local_media()) != self.local_sdp {
+            // Our offer keeps SRTP (and its key) on a call that has it.
+            let srtp = self.negotiated.is_some_and(|n| n.srtp.is_some()) || terms.offer_srtp();
+            let ours = sdp::offer(&self.local_media(), srtp.then_some(&self.srtp_key));
+            if ours != self.local_sdp {
                 self.sdp_version += 1;
-                self.local_sdp = sdp::offer(&self.local_media());
+                self.local_sdp = sdp::offer(&self.local_media(), srtp.then_some(&self.srtp_key));
             }
             self.awaiting_answer = is_invite;
             return Ok(None);
         };
-        let (idx, n) = sd.renegotiate(self.negotiated.as_ref())?;
+        let (idx, mut n) = sd.renegotiate(self.negotiated.as_ref(), &terms)?;
+        self.rekey(&mut n, &terms);
         if sdp::answer(sd, idx, &n, &self.local_media()) != self.local_sdp {
             self.sdp_version += 1;
         }
@@ -348,6 +385,8 @@ mod tests {
             local_port: 0,
             local_ip: [127, 0, 0, 1].into(),
             negotiated: None,
+            srtp_key: MasterKey::random(),
+            srtp_key_used: false,
             awaiting_answer: false,
             pending_2xx: None,
             acked: Arc::new(Notify::new()),

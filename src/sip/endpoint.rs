@@ -47,6 +47,27 @@ pub struct SipSettings {
     /// Server transactions at once; a new request beyond gets 503 without
     /// one (sip.max_transactions).
     pub max_transactions: usize,
+    /// When calls use SRTP (media.srtp).
+    pub srtp: crate::media::srtp::SrtpMode,
+    /// SDES keys are taken from SIP over UDP and TCP too
+    /// (media.srtp_allow_keys_in_cleartext), not only over TLS.
+    pub srtp_keys_in_cleartext: bool,
+}
+
+impl SipSettings {
+    /// The SRTP terms for an offer that arrived on `flow`, answered with
+    /// `our_key`: SDES keys only from TLS (RFC 4568 §8.3), unless allowed.
+    pub fn srtp_terms(
+        &self,
+        flow: &Flow,
+        our_key: crate::media::srtp::MasterKey,
+    ) -> super::sdp::SrtpTerms {
+        super::sdp::SrtpTerms {
+            mode: self.srtp,
+            keys_allowed: flow.is_tls() || self.srtp_keys_in_cleartext,
+            our_key,
+        }
+    }
 }
 
 /// How long a peer refused for want of room waits before trying again

@@ -6,7 +6,7 @@ use super::build::{self, ALLOW};
 use super::dialog::{deliver_later, CallEvent, DialogKey};
 use super::endpoint::{Endpoint, Request, Status};
 use super::invite::parse_offer;
-use super::sdp::SessionDescription;
+use super::sdp::{SdpError, SessionDescription};
 use super::session_timer::{self, Negotiated};
 use crate::media::dtmf;
 use crate::model::{Digit, DtmfSource};
@@ -43,6 +43,7 @@ impl Endpoint {
         let Ok(offer) = parse_offer(&req.msg) else {
             return self.reply(&req, (488, "Not Acceptable Here")).await;
         };
+        let settings = &self.inner.settings;
         // RFC 4028 §9: a refresh agrees on the timer again (or turns it off).
         let session = match session_timer::negotiate(&req.msg, self.inner.settings.min_se_secs) {
             Negotiated::TooSmall(min) => {
@@ -63,12 +64,20 @@ impl Endpoint {
         let is_invite = req.core.method == "INVITE";
         let taken = self.inner.dialogs.with(&dkey, |d| {
             d.session = session;
-            d.take_offer(offer.as_ref(), is_invite)
+            d.take_offer(offer.as_ref(), is_invite, settings, &req.flow)
                 .map(|n| n.map(|n| (n, d.events.clone())))
         });
         let changed = match taken {
             None => return self.reply(&req, NO_DIALOG).await,
-            Some(Err(_)) => return self.reply(&req, (488, "Not Acceptable Here")).await,
+            Some(Err(SdpError::NotAcceptable(why))) => {
+                let extra = [("Warning", why.warning().to_string())];
+                return self
+                    .answer(&req, (488, "Not Acceptable Here"), &extra, None)
+                    .await;
+            }
+            Some(Err(SdpError::Malformed(_))) => {
+                return self.reply(&req, (488, "Not Acceptable Here")).await
+            }
             Some(Ok(changed)) => changed,
         };
         if let Some((n, events)) = changed {
@@ -102,16 +111,27 @@ impl Endpoint {
         };
         // §13.3.1.4: the ACK for our 2xx; with the answer when we offered.
         let answer = match SessionDescription::parse(&req.msg.body) {
-            Ok(sd) if !req.msg.body.is_empty() => sd.negotiate().ok().map(|(_, n)| n),
+            Ok(sd) if !req.msg.body.is_empty() => Some(sd),
             _ => None,
         };
         let cseq = req.core.cseq;
+        let settings = &self.inner.settings;
         let event = self
             .inner
             .dialogs
             .with(&dkey, |d| {
                 if d.pending_2xx != Some(cseq) {
                     return None;
+                }
+                // The answer's a=crypto carries the caller's key; ours is
+                // the one our offer carried.
+                let terms = settings.srtp_terms(&req.flow, d.srtp_key);
+                let answer = answer
+                    .as_ref()
+                    .and_then(|sd| sd.negotiate(&terms).ok())
+                    .map(|(_, n)| n);
+                if answer.is_some_and(|n| n.srtp.is_some()) {
+                    d.srtp_key_used = true;
                 }
                 d.pending_2xx = None;
                 d.acked.notify_one();

@@ -12,9 +12,12 @@ use super::build;
 use super::dialog::{deliver_later, CallEvent, Dialog, DialogKey, IncomingCall};
 use super::endpoint::{sanitize_reason, Endpoint, Request, BUSY_RETRY_AFTER_SECS};
 use super::message::{self, Message, StartLine};
-use super::sdp::{self, LocalMedia, Negotiated as Media, SdpError, SessionDescription};
+use super::sdp::{
+    self, LocalMedia, Negotiated as Media, SdpError, SessionDescription, Unacceptable,
+};
 use super::session_timer::{self, Negotiated, SessionTimer};
 use crate::media::ports::PortLease;
+use crate::media::srtp::MasterKey;
 
 /// Why an INVITE is refused: the final response to send.
 struct Refusal {
@@ -38,10 +41,13 @@ impl Refusal {
     }
 }
 
-/// An INVITE we take: the offer (if any), what was agreed, and its port.
+/// An INVITE we take: the offer (if any), what was agreed on which of its
+/// m-lines, our SRTP key, and its port.
 struct Accepted {
     offer: Option<SessionDescription>,
     negotiated: Option<Media>,
+    used: usize,
+    srtp_key: MasterKey,
     lease: PortLease,
     socket: UdpSocket,
     session: Option<SessionTimer>,
@@ -108,21 +114,25 @@ impl Endpoint {
                 let reason = format!("Bad Request (malformed SDP: {})", sanitize_reason(&e));
                 return Err(Refusal::new(400, reason));
             }
-            Err(OfferError::Sdp(SdpError::NotAcceptable)) => {
-                return Err(Refusal::new(488, "Not Acceptable Here"))
-            }
+            Err(OfferError::Sdp(SdpError::NotAcceptable(why))) => return Err(not_acceptable(why)),
         };
-        let negotiated = match &offer {
-            Some(sd) => match sd.negotiate() {
-                Ok((_, n)) => Some(n),
-                Err(_) => {
-                    return Err(Refusal::new(488, "Not Acceptable Here").with(
-                        "Warning",
-                        "304 smileyd \"no common audio codec: PCMU or PCMA required\"",
-                    ))
+        // Our own SRTP key for this dialog, fresh (RFC 4568 §6.1).
+        let srtp_key = MasterKey::random();
+        let terms = self.inner.settings.srtp_terms(&req.flow, srtp_key);
+        let (used, negotiated) = match &offer {
+            Some(sd) => match sd.negotiate(&terms) {
+                Ok((used, n)) => (used, Some(n)),
+                Err(SdpError::NotAcceptable(why)) => return Err(not_acceptable(why)),
+                Err(SdpError::Malformed(e)) => {
+                    let reason = format!("Bad Request (malformed SDP: {})", sanitize_reason(&e));
+                    return Err(Refusal::new(400, reason));
                 }
             },
-            None => None,
+            // Our offer would have to be SRTP, with our key in the clear.
+            None if terms.mode == crate::media::srtp::SrtpMode::Required && !terms.keys_allowed => {
+                return Err(not_acceptable(Unacceptable::KeysInCleartext))
+            }
+            None => (0, None),
         };
         // RFC 4028 §8.1: an interval below our Min-SE.
         let session = match session_timer::negotiate(&req.msg, self.inner.settings.min_se_secs) {
@@ -163,6 +173,8 @@ impl Endpoint {
         Ok(Accepted {
             offer,
             negotiated,
+            used,
+            srtp_key,
             lease,
             socket,
             session,
@@ -173,9 +185,13 @@ impl Endpoint {
     /// (after the ring time, if one is set).
     async fn answer_invite(&self, req: Request, accepted: Accepted) {
         let Accepted {
-            offer, negotiated, ..
+            offer,
+            negotiated,
+            used,
+            srtp_key,
+            ..
         } = &accepted;
-        let negotiated = *negotiated;
+        let (negotiated, used, srtp_key) = (*negotiated, *used, *srtp_key);
         let src = req.flow.peer();
         let local_ip = self
             .inner
@@ -199,11 +215,11 @@ impl Endpoint {
             version: 1,
         };
         let local_sdp = match (offer, &negotiated) {
-            (Some(sd), Some(n)) => {
-                let idx = sd.negotiate().map(|(i, _)| i).unwrap_or(0);
-                sdp::answer(sd, idx, n, &local_media)
+            (Some(sd), Some(n)) => sdp::answer(sd, used, n, &local_media),
+            _ => {
+                let terms = self.inner.settings.srtp_terms(&req.flow, srtp_key);
+                sdp::offer(&local_media, terms.offer_srtp().then_some(&srtp_key))
             }
-            _ => sdp::offer(&local_media),
         };
         let local_host = build::host_with_port(local_ip, self.inner.transport.local_port(req.flow));
         let contact_uri = build::contact_uri(&local_host, req.flow, &req.core.request_uri);
@@ -237,6 +253,8 @@ impl Endpoint {
             local_port,
             local_ip,
             negotiated,
+            srtp_key,
+            srtp_key_used: negotiated.is_some_and(|n| n.srtp.is_some()),
             awaiting_answer: offer.is_none(),
             pending_2xx: None,
             acked: Arc::new(Notify::new()),
@@ -314,6 +332,11 @@ impl Endpoint {
         .await;
         deliver_later(d.events, CallEvent::Cancelled);
     }
+}
+
+/// 488 with a Warning that says why (RFC 3261 §21.4.26, §20.43).
+fn not_acceptable(why: Unacceptable) -> Refusal {
+    Refusal::new(488, "Not Acceptable Here").with("Warning", why.warning())
 }
 
 /// The INVITE a CANCEL refers to, rebuilt from the CANCEL's headers

@@ -30,6 +30,7 @@ pub mod message;
 pub mod prack;
 mod reconnect;
 pub mod retransmit;
+pub mod sdes;
 pub mod sdp;
 pub mod session_timer;
 pub mod timers;

@@ -266,6 +266,12 @@ pub enum OfferKind {
     Plain(Vec<super::sdp::Fmt>),
     /// No SDP in the INVITE: the 200 carries the offer, the ACK the answer.
     Delayed,
+    /// baresip's offer as RTP/SAVP with one a=crypto (tag 1) carrying this
+    /// key||salt; the call then runs SRTP (see srtp.rs).
+    Srtp {
+        suite: &'static str,
+        key: [u8; 30],
+    },
 }
 
 impl Call {
@@ -278,6 +284,10 @@ impl Call {
             OfferKind::Linphone => Some(Offer::linphone(rtp.local, rtp.ssrc())),
             OfferKind::Plain(f) => Some(Offer::plain(rtp.local, f.clone())),
             OfferKind::Delayed => None,
+            OfferKind::Srtp { suite, key } => Some(Offer {
+                crypto: vec![super::srtp::crypto_line(1, suite, key)],
+                ..Offer::baresip(rtp.local, rtp.ssrc())
+            }),
         };
         let body = offer.as_ref().map(|o| o.render());
         let invite = build_invite(ua, d.sip, &opts, body.as_deref());
@@ -377,6 +387,24 @@ impl Call {
             String::from_utf8_lossy(&invite.to_bytes()),
             ok.text()
         );
+        // RFC 4568 §7.1.2: one a=crypto with our tag and suite, and the
+        // daemon's own key, before any media flows.
+        if let OfferKind::Srtp { suite, key } = &kind {
+            assert_eq!(
+                sdp.crypto.len(),
+                1,
+                "one a=crypto in the answer:\n{}",
+                ok.text()
+            );
+            let (tag, answered, theirs) = super::srtp::parse_crypto(&sdp.crypto[0]);
+            assert_eq!((tag, answered.as_str()), (1, *suite), "{}", ok.text());
+            assert_ne!(&theirs, key, "the daemon answered with our own key");
+            let tag_len = super::srtp::tag_len(suite);
+            rtp.set_srtp(
+                super::srtp::Srtp::new(key, tag_len),
+                super::srtp::Srtp::new(&theirs, tag_len),
+            );
+        }
         let ack = dialog.ack(ua, ack_body.as_deref());
         ua.send_ack(&ack).await;
         let remote = sdp.media_addr().expect("media address in SDP");

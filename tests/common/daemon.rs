@@ -84,6 +84,8 @@ pub struct Settings {
     pub answer_delay_ms: Option<u64>,
     /// Top-level keys, written before any table.
     pub top_toml: String,
+    /// Appended verbatim to the [media] table.
+    pub media_toml: String,
     /// Appended verbatim to the [sip] table.
     pub sip_toml: String,
     /// Appended verbatim to the config file.
@@ -115,6 +117,7 @@ impl Default for Settings {
             .collect(),
             answer_delay_ms: None,
             top_toml: String::new(),
+            media_toml: String::new(),
             sip_toml: String::new(),
             extra_toml: String::new(),
         }
@@ -141,6 +144,7 @@ comment = {:?}
 symmetric_rtp = {}
 media_timeout_secs = {}
 max_call_secs = {}
+{}
 
 [sip]
 t1_ms = {}
@@ -162,6 +166,7 @@ original_call_id = "X-Original-Call-Id"
             self.symmetric_rtp,
             self.media_timeout_secs,
             self.max_call_secs,
+            self.media_toml,
             self.t1_ms,
             nets.join(", "),
             self.answer_delay_ms

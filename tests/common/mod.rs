@@ -13,6 +13,7 @@ pub mod pki;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;
+pub mod srtp;
 pub mod tones;
 
 pub use api::{num, Api};

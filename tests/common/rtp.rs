@@ -215,6 +215,10 @@ struct TxState {
     active: Option<Active>,
     sent: usize,
     sent_events: usize,
+    /// SRTP for what we send (see `set_srtp`).
+    srtp: Option<super::srtp::Srtp>,
+    /// The last RTP packets sent, as they went on the wire.
+    wire: VecDeque<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -222,6 +226,12 @@ struct RxState {
     packets: Vec<RtpPacket>,
     not_rtp: usize,
     rtcp: usize,
+    /// SRTP for what the daemon sends; packets that do not authenticate
+    /// are counted, not kept.
+    srtp: Option<super::srtp::Srtp>,
+    srtp_failed: usize,
+    /// The first datagrams from the daemon, as they came on the wire.
+    wire: Vec<Vec<u8>>,
 }
 
 pub struct RtpEndpoint {
@@ -273,6 +283,8 @@ impl RtpEndpoint {
             active: None,
             sent: 0,
             sent_events: 0,
+            srtp: None,
+            wire: VecDeque::new(),
         }));
         let rx = Arc::new(Mutex::new(RxState::default()));
         let mut tasks = Vec::new();
@@ -286,7 +298,18 @@ impl RtpEndpoint {
                     };
                     let at = Instant::now();
                     let mut r = rx.lock().unwrap();
-                    match RtpPacket::parse(&buf[..n], src, at) {
+                    if r.wire.len() < 16 {
+                        r.wire.push(buf[..n].to_vec());
+                    }
+                    let plain = match r.srtp.as_mut() {
+                        None => Some(buf[..n].to_vec()),
+                        Some(s) => s.unprotect(&buf[..n]),
+                    };
+                    let Some(plain) = plain else {
+                        r.srtp_failed += 1;
+                        continue;
+                    };
+                    match RtpPacket::parse(&plain, src, at) {
                         // RTCP multiplexed on the RTP port (RFC 5761) has PT 72-76 with the marker bit.
                         Some(p) if p.marker && (72..=76).contains(&p.pt) => r.rtcp += 1,
                         Some(p) => r.packets.push(p),
@@ -313,7 +336,27 @@ impl RtpEndpoint {
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
                 loop {
                     tick.tick().await;
-                    let out = { tx.lock().unwrap().tick() };
+                    let out = {
+                        let mut t = tx.lock().unwrap();
+                        let out = t.tick();
+                        out.into_iter()
+                            .map(|(dest, pkt)| {
+                                // RTCP (odd port) stays plain: only sent in
+                                // SilentAs::RtcpOnly, never with SRTP.
+                                let pkt = match t.srtp.as_mut() {
+                                    Some(s) if dest.port() % 2 == 0 => s.protect(&pkt),
+                                    _ => pkt,
+                                };
+                                if dest.port() % 2 == 0 {
+                                    t.wire.push_back(pkt.clone());
+                                    if t.wire.len() > 64 {
+                                        t.wire.pop_front();
+                                    }
+                                }
+                                (dest, pkt)
+                            })
+                            .collect::<Vec<_>>()
+                    };
                     for (dest, pkt) in out {
                         // RTCP goes from and to the odd port (RFC 3550 §11).
                         let from = if dest.port() % 2 == 1 { &rtcp } else { &sock };
@@ -340,6 +383,34 @@ impl RtpEndpoint {
         t.audio_pt = audio_pt;
         t.event_pt = event_pt;
         t.sending = true;
+    }
+
+    /// SRTP from now on: `send` protects what we send, `recv` checks and
+    /// decrypts what the daemon sends.
+    pub fn set_srtp(&self, send: super::srtp::Srtp, recv: super::srtp::Srtp) {
+        self.tx.lock().unwrap().srtp = Some(send);
+        self.rx.lock().unwrap().srtp = Some(recv);
+    }
+
+    /// Protects a packet built by hand with our sending context.
+    pub fn protect(&self, packet: &[u8]) -> Vec<u8> {
+        let mut t = self.tx.lock().unwrap();
+        t.srtp.as_mut().expect("SRTP set").protect(packet)
+    }
+
+    /// Datagrams from the daemon that did not authenticate.
+    pub fn srtp_failed(&self) -> usize {
+        self.rx.lock().unwrap().srtp_failed
+    }
+
+    /// The first datagrams from the daemon, as they came on the wire.
+    pub fn wire_in(&self) -> Vec<Vec<u8>> {
+        self.rx.lock().unwrap().wire.clone()
+    }
+
+    /// The last RTP packets we sent, as they went on the wire.
+    pub fn wire_out(&self) -> Vec<Vec<u8>> {
+        self.tx.lock().unwrap().wire.iter().cloned().collect()
     }
 
     pub fn set_remote(&self, remote: SocketAddr) {

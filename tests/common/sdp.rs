@@ -69,6 +69,8 @@ pub struct Offer {
     pub session_id: u64,
     pub version: u64,
     pub ssrc: u32,
+    /// a=crypto values (RFC 4568); with any, the stream is RTP/SAVP.
+    pub crypto: Vec<String>,
 }
 
 impl Offer {
@@ -86,6 +88,7 @@ impl Offer {
             session_id: rand::random::<u32>() as u64,
             version: rand::random::<u16>() as u64,
             ssrc,
+            crypto: Vec::new(),
         }
     }
 
@@ -110,6 +113,7 @@ impl Offer {
             session_id: rand::random::<u32>() as u64,
             version: rand::random::<u16>() as u64,
             ssrc,
+            crypto: Vec::new(),
         }
     }
 
@@ -122,6 +126,16 @@ impl Offer {
             session_id: rand::random::<u32>() as u64,
             version: 1,
             ssrc: rand::random(),
+            crypto: Vec::new(),
+        }
+    }
+
+    /// The stream's profile: RTP/SAVP when keys are offered.
+    pub fn proto(&self) -> &'static str {
+        if self.crypto.is_empty() {
+            "RTP/AVP"
+        } else {
+            "RTP/SAVP"
         }
     }
 
@@ -151,7 +165,10 @@ impl Offer {
             ),
             SdpStyle::Plain => {}
         }
-        let _ = write!(s, "m=audio {port} RTP/AVP {}\r\n", pts.join(" "));
+        let _ = write!(s, "m=audio {port} {} {}\r\n", self.proto(), pts.join(" "));
+        for c in &self.crypto {
+            let _ = write!(s, "a=crypto:{c}\r\n");
+        }
         if self.style == SdpStyle::Baresip {
             s.push_str("b=AS:64\r\n");
         }
@@ -203,6 +220,8 @@ pub struct Sdp {
     pub fmtps: Vec<(u8, String)>,
     pub direction: Direction,
     pub ptime: Option<u32>,
+    /// a=crypto values of the audio stream.
+    pub crypto: Vec<String>,
     /// Lines that RFC 4566 requires but were missing, or other problems.
     pub problems: Vec<String>,
 }
@@ -220,6 +239,7 @@ impl Sdp {
             fmtps: Vec::new(),
             direction: Direction::SendRecv,
             ptime: None,
+            crypto: Vec::new(),
             problems: Vec::new(),
         };
         let mut seen = std::collections::HashSet::new();
@@ -313,6 +333,7 @@ impl Sdp {
                             }
                         }
                         ("ptime", Some(x)) => sdp.ptime = x.trim().parse().ok(),
+                        ("crypto", Some(x)) => sdp.crypto.push(x.trim().to_string()),
                         _ => {}
                     }
                 }
@@ -423,8 +444,12 @@ impl Sdp {
 /// survey's needs). Returns a list of problems; empty when fine.
 pub fn check_answer(offer: &Offer, answer: &Sdp, rtp_range: Option<(u16, u16)>) -> Vec<String> {
     let mut p = answer.problems.clone();
-    if answer.proto != "RTP/AVP" {
-        p.push(format!("answer proto {:?} is not RTP/AVP", answer.proto));
+    if answer.proto != offer.proto() {
+        p.push(format!(
+            "answer proto {:?} is not the offer's {}",
+            answer.proto,
+            offer.proto()
+        ));
     }
     if answer.port == 0 {
         p.push("answer rejected the audio stream (port 0)".into());

@@ -150,6 +150,7 @@ async fn plays_prompt_as_paced_rtp() {
             addr: addr(&rx),
             codec: Codec::Pcma,
             dtmf_pt: Some(101),
+            srtp: None,
         })
         .await
         .expect("remote");
