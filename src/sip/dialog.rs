@@ -362,10 +362,8 @@ impl Endpoint {
 mod tests {
     use super::*;
 
-    #[test]
-    fn cseq_must_grow_except_for_ack() {
-        let (events, _rx) = mpsc::channel(1);
-        let mut d = Dialog {
+    fn dialog(events: mpsc::Sender<CallEvent>) -> Dialog {
+        Dialog {
             key: DialogKey {
                 call_id: "c".into(),
                 local_tag: "t".into(),
@@ -396,10 +394,72 @@ mod tests {
             session: None,
             session_generation: 0,
             events,
-        };
+        }
+    }
+
+    #[test]
+    fn cseq_must_grow_except_for_ack() {
+        let (events, _rx) = mpsc::channel(1);
+        let mut d = dialog(events);
         assert!(d.take_cseq(5, true));
         assert!(!d.take_cseq(5, false));
         assert!(!d.take_cseq(4, false));
         assert!(d.take_cseq(6, false));
+    }
+
+    #[test]
+    fn a_new_caller_key_gets_a_new_key_of_ours() {
+        use crate::media::srtp::SrtpMode;
+        let (events, _rx) = mpsc::channel(1);
+        let mut d = dialog(events);
+        let settings = SipSettings {
+            timers: Default::default(),
+            allowed_networks: Vec::new(),
+            public_ip: None,
+            answer_delay: std::time::Duration::ZERO,
+            min_se_secs: 90,
+            max_calls: 1,
+            max_transactions: 1,
+            srtp: SrtpMode::Optional,
+            srtp_keys_in_cleartext: false,
+        };
+        let tls = Flow::Tls("127.0.0.1:5061".parse().unwrap());
+        let offer = |key: &str| {
+            let sdp = format!(
+                "v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/SAVP 0\r\n\
+                 a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{key}\r\n"
+            );
+            SessionDescription::parse(sdp.as_bytes()).unwrap()
+        };
+        let plain =
+            SessionDescription::parse(b"v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/AVP 0\r\n")
+                .unwrap();
+        let (a, b) = (
+            "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz",
+            "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB",
+        );
+        let mut take = |sd: &SessionDescription| {
+            d.take_offer(Some(sd), true, &settings, &tls)
+                .unwrap()
+                .unwrap()
+                .srtp
+                .map(|s| s.keys.ours)
+        };
+        let first = take(&offer(a)).expect("SRTP");
+        // A refresh with the same key keeps ours (and the contexts).
+        assert_eq!(take(&offer(a)), Some(first));
+        // A new key of the caller's: a new one of ours.
+        let second = take(&offer(b)).expect("SRTP");
+        assert_ne!(second, first);
+        // Plain RTP, then SRTP again with the old key: ours is new again.
+        assert_eq!(take(&plain), None);
+        let third = take(&offer(b)).expect("SRTP");
+        assert!(third != second && third != first);
+        // Over UDP the keys are refused with the reason for the Warning.
+        let udp = Flow::Udp("127.0.0.1:5060".parse().unwrap());
+        assert_eq!(
+            d.take_offer(Some(&offer(a)), true, &settings, &udp),
+            Err(SdpError::NotAcceptable(sdp::Unacceptable::KeysInCleartext))
+        );
     }
 }
