@@ -61,6 +61,28 @@ a=sendrecv
 
 SDPS = [
     SDP,
+    # SRTP (RFC 4568): an unknown suite, one with lifetime and MKI, one with a
+    # session parameter; then best-effort SRTP, RTP/AVP beside RTP/SAVP
+    """v=0
+o=- 3 4 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 4000 RTP/SAVP 0 101
+a=rtpmap:101 telephone-event/8000
+a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVzWVNfX19zZW1jdGwgKCkgewk=
+a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz|2^20|1:4
+a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz KDR=1
+""",
+    """v=0
+o=- 5 6 IN IP4 127.0.0.1
+s=-
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio 4000 RTP/AVP 8
+m=audio 4002 RTP/SAVP 8
+a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz WSH=64
+""",
     # linphone: speex and wide-band events first, G.711 later
     """v=0
 o=caller 123 456 IN IP4 127.0.0.1
