@@ -397,3 +397,54 @@ async fn srtp_offer_over_udp_needs_the_cleartext_keys_option() {
     assert_all_srtp(&call, 10);
     assert_rated(&d, &opts, call.call_id(), "happy", "1", "rfc4733").await;
 }
+
+/// RFC 4568 §7.1.4: a re-INVITE with the same key keeps ours; one with a
+/// new key gets a new one of ours, and the call goes on under both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reinvite_keeps_or_changes_the_srtp_keys() {
+    let t = tls_daemon("", "").await;
+    let ua = tls_ua(&t).await;
+    let opts = InviteOpts::new(UaStyle::Baresip, &agent("srtp-rekey"));
+    let (kind, key) = srtp_offer(SUITE_80);
+    let mut call = Call::place(&t.d, &ua, opts.clone(), kind).await;
+    call.prompt_done(Prompt::Survey, secs(8)).await;
+    let answered_key = |sdp: &Sdp| {
+        assert_eq!(sdp.crypto.len(), 1, "{}", sdp.raw);
+        let (tag, suite, k) = common::srtp::parse_crypto(&sdp.crypto[0]);
+        assert_eq!((tag, suite.as_str()), (1, SUITE_80), "{}", sdp.raw);
+        k
+    };
+    let first = answered_key(&call.answer);
+    let mut offer = call.offer.clone().unwrap();
+
+    // A refresh with the same key: the same key back.
+    offer.version += 1;
+    let (_, ok) = call
+        .request("INVITE", Some(("application/sdp", &offer.render())))
+        .await;
+    assert_eq!(ok.code(), Some(200), "{}", ok.text());
+    ua.send_ack(&call.dialog.ack(&ua, None)).await;
+    let same = Sdp::parse(&ok.body_str()).unwrap();
+    assert_eq!(same.proto, "RTP/SAVP");
+    assert_eq!(answered_key(&same), first, "key changed on a refresh");
+
+    // A new key of ours: a new one of the daemon's.
+    let new_key: [u8; 30] = rand::random();
+    offer.version += 1;
+    offer.crypto = vec![common::srtp::crypto_line(1, SUITE_80, &new_key)];
+    let (_, ok) = call
+        .request("INVITE", Some(("application/sdp", &offer.render())))
+        .await;
+    assert_eq!(ok.code(), Some(200), "{}", ok.text());
+    ua.send_ack(&call.dialog.ack(&ua, None)).await;
+    let rekeyed = answered_key(&Sdp::parse(&ok.body_str()).unwrap());
+    assert!(rekeyed != first && rekeyed != key && rekeyed != new_key);
+    call.rtp
+        .set_srtp(Srtp::new(&new_key, 10), Srtp::new(&rekeyed, 10));
+    // The key goes in under our new key, the thanks come under the daemon's.
+    call.press('1').await;
+    call.heard(Prompt::Thanks, secs(8)).await;
+    call.expect_daemon_bye(secs(8)).await;
+    call.assert_clean();
+    assert_rated(&t.d, &opts, call.call_id(), "happy", "1", "rfc4733").await;
+}
