@@ -11,10 +11,15 @@
 //! stall they send the missed frames at once, up to `MAX_CATCH_UP`; beyond
 //! that the lost time is skipped (RTP timestamps jump, as for lost packets)
 //! rather than flooding the caller's jitter buffer.
+//!
+//! A thread with no stream does not tick: it waits on a condition variable
+//! until a stream is placed on it, so an idle daemon costs no wake-ups. New
+//! streams fill the first thread up to `FILL` before the next one gets any,
+//! so a few hundred calls keep one thread awake, not all of them.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
@@ -33,6 +38,9 @@ const TICK: Duration = Duration::from_millis(1);
 const SLOTS: u64 = 20;
 /// Behind by more than this, a stream skips the lost frames.
 const MAX_CATCH_UP: Duration = Duration::from_millis(100);
+/// Streams a pacing thread takes before the next thread gets any (about
+/// 20 a tick, some 100 µs of sending per millisecond).
+const FILL: usize = 400;
 
 /// A prompt being played.
 pub(super) struct Playback {
@@ -63,8 +71,13 @@ pub(super) struct Stream {
     socket: Arc<AsyncFd<UdpSocket>>,
     events: mpsc::Sender<MediaEvent>,
     stats: Arc<MediaStats>,
-    pacer: usize,
-    slot: AtomicUsize,
+    /// The pacing thread and slot serving the stream, once started.
+    place: Mutex<Option<Place>>,
+}
+
+struct Place {
+    pacer: Arc<Pacer>,
+    slot: usize,
 }
 
 impl Stream {
@@ -73,8 +86,6 @@ impl Stream {
         events: mpsc::Sender<MediaEvent>,
         stats: Arc<MediaStats>,
     ) -> Arc<Stream> {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let pacers = pacers();
         Arc::new(Stream {
             state: Mutex::new(Outgoing {
                 target: None,
@@ -88,8 +99,7 @@ impl Stream {
             socket,
             events,
             stats,
-            pacer: NEXT.fetch_add(1, Ordering::Relaxed) % pacers.len(),
-            slot: AtomicUsize::new(usize::MAX),
+            place: Mutex::new(None),
         })
     }
 
@@ -99,27 +109,40 @@ impl Stream {
 
     /// Starts sending: the first frame goes out on the next tick.
     pub fn start(self: &Arc<Stream>) {
-        if self.slot.load(Ordering::Relaxed) != usize::MAX {
+        self.start_on(choose(pacers()));
+    }
+
+    fn start_on(self: &Arc<Stream>, p: &Arc<Pacer>) {
+        let mut place = lock(&self.place);
+        if place.is_some() {
             return;
         }
-        let p = &pacers()[self.pacer];
-        let next = p.tick.load(Ordering::Acquire) + 1;
+        // The next tick by the clock, not by the thread's counter: a thread
+        // that has been waiting for work last counted when it went to sleep,
+        // and a stream due at that old tick would look hundreds of
+        // milliseconds late on its first turn and skip that much audio.
+        let next = p.clock_tick() + 1;
         self.lock().next_due = next;
         let slot = (next % SLOTS) as usize;
-        self.slot.store(slot, Ordering::Relaxed);
         lock(&p.slots[slot]).push(Arc::clone(self));
+        *place = Some(Place {
+            pacer: Arc::clone(p),
+            slot,
+        });
+        p.added(next);
     }
 
     /// Stops sending; when this returns no pacing thread holds the stream.
     pub fn stop(self: &Arc<Stream>) {
-        let slot = self.slot.swap(usize::MAX, Ordering::Relaxed);
-        if slot == usize::MAX {
+        let Some(Place { pacer, slot }) = lock(&self.place).take() else {
             return;
-        }
-        let mut v = lock(&pacers()[self.pacer].slots[slot]);
+        };
+        let mut v = lock(&pacer.slots[slot]);
         if let Some(i) = v.iter().position(|s| Arc::ptr_eq(s, self)) {
             v.swap_remove(i);
         }
+        drop(v);
+        pacer.streams.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// Writes (and, unless on hold, sends) the frames due at `tick`.
@@ -216,8 +239,83 @@ impl Stream {
 struct Pacer {
     /// Streams by slot: slot `t % SLOTS` is served at tick `t`.
     slots: Vec<Mutex<Vec<Arc<Stream>>>>,
-    /// The tick being served (or last served).
-    tick: AtomicU64,
+    /// Streams in the slots.
+    streams: AtomicUsize,
+    /// Where a thread that waited for work resumes (see `added`).
+    resume: Mutex<Option<u64>>,
+    wake: Condvar,
+    /// Tick 0 of this thread (threads are out of phase, see `pacers`).
+    epoch: Instant,
+}
+
+impl Pacer {
+    /// A pacing thread whose tick 0 is at `epoch`.
+    fn spawn(name: String, epoch: Instant) -> Arc<Pacer> {
+        let p = Arc::new(Pacer {
+            slots: (0..SLOTS).map(|_| Mutex::new(Vec::new())).collect(),
+            streams: AtomicUsize::new(0),
+            resume: Mutex::new(None),
+            wake: Condvar::new(),
+            epoch,
+        });
+        let p2 = Arc::clone(&p);
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                realtime_priority();
+                run(&p2)
+            })
+            .expect("spawn RTP pacing thread");
+        p
+    }
+
+    /// The tick the clock is in now.
+    fn clock_tick(&self) -> u64 {
+        (self.epoch.elapsed().as_nanos() / TICK.as_nanos()) as u64
+    }
+
+    /// A stream due at `next` was placed on this thread: wakes it if it
+    /// was waiting. It resumes at the first such tick, so that stream's
+    /// first frame is on time, not a turn of the slots later.
+    fn added(&self, next: u64) {
+        let mut resume = lock(&self.resume);
+        if self.streams.fetch_add(1, Ordering::AcqRel) == 0 {
+            // The streams of an earlier wake-up are all gone: this one is
+            // the first the thread will serve.
+            *resume = Some(next);
+            self.wake.notify_one();
+        }
+    }
+
+    /// Waits while the thread has no stream; returns the tick to go on
+    /// from, if it waited.
+    fn wait_for_work(&self) -> Option<u64> {
+        if self.streams.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let mut resume = lock(&self.resume);
+        if self.streams.load(Ordering::Acquire) > 0 {
+            // A stream came between the check and the lock: the thread has
+            // been ticking all along, and its own count is current.
+            return None;
+        }
+        while self.streams.load(Ordering::Acquire) == 0 {
+            resume = self.wake.wait(resume).unwrap_or_else(|p| p.into_inner());
+        }
+        // Written, under this lock, by the `added` that ended the wait.
+        resume.take()
+    }
+}
+
+/// The pacing thread a new stream goes to: the first one with fewer than
+/// `FILL` streams, or when all have that many, the least loaded.
+fn choose(pacers: &[Arc<Pacer>]) -> &Arc<Pacer> {
+    let load = |p: &Arc<Pacer>| p.streams.load(Ordering::Relaxed);
+    pacers
+        .iter()
+        .find(|p| load(p) < FILL)
+        .or_else(|| pacers.iter().min_by_key(|p| load(p)))
+        .expect("at least one pacing thread")
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -235,21 +333,9 @@ fn pacers() -> &'static [Arc<Pacer>] {
         let epoch = Instant::now();
         (0..n)
             .map(|i| {
-                let p = Arc::new(Pacer {
-                    slots: (0..SLOTS).map(|_| Mutex::new(Vec::new())).collect(),
-                    tick: AtomicU64::new(0),
-                });
                 // Threads tick out of phase so their bursts do not coincide.
                 let offset = TICK * i as u32 / n as u32;
-                let p2 = Arc::clone(&p);
-                std::thread::Builder::new()
-                    .name(format!("rtp-pacer-{i}"))
-                    .spawn(move || {
-                        realtime_priority();
-                        run(&p2, epoch + offset)
-                    })
-                    .expect("spawn RTP pacing thread");
-                p
+                Pacer::spawn(format!("rtp-pacer-{i}"), epoch + offset)
             })
             .collect()
     })
@@ -280,19 +366,21 @@ fn realtime_priority() {
     }
 }
 
-fn run(p: &Pacer, epoch: Instant) {
+fn run(p: &Pacer) {
     let mut tick: u64 = 0;
     loop {
-        let due = epoch + Duration::from_nanos(tick * TICK.as_nanos() as u64);
+        if let Some(resume) = p.wait_for_work() {
+            tick = resume;
+        }
+        let due = p.epoch + Duration::from_nanos(tick * TICK.as_nanos() as u64);
         let now = Instant::now();
         if due > now {
             std::thread::sleep(due - now);
         } else if now - due > MAX_CATCH_UP {
             // Far behind (the machine stalled us): jump to now; each stream
             // notices the gap from its own last tick and skips what it lost.
-            tick = ((now - epoch).as_nanos() / TICK.as_nanos()) as u64;
+            tick = ((now - p.epoch).as_nanos() / TICK.as_nanos()) as u64;
         }
-        p.tick.store(tick, Ordering::Release);
         let slot = lock(&p.slots[(tick % SLOTS) as usize]);
         for s in slot.iter() {
             s.send_due(tick);
@@ -301,3 +389,6 @@ fn run(p: &Pacer, epoch: Instant) {
         tick += 1;
     }
 }
+
+#[cfg(test)]
+mod tests;
