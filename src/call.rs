@@ -260,8 +260,18 @@ async fn drive(
         if let Some(Action::Hangup(outcome)) = pending.first().cloned() {
             break End::Local(outcome);
         }
+        // The branches below are polled in order, events before timers, so
+        // the hard stop is checked here: a stream of events cannot hold it off.
+        if Instant::now() >= hard_stop {
+            tracing::info!(call_id = %call.key.call_id, "maximum call length reached");
+            break End::Local(CallOutcome::NoInput);
+        }
         let timer_at = timer.unwrap_or(hard_stop);
         tokio::select! {
+            // A key that has arrived beats a timeout that is also due: after a
+            // stall (the machine busy, the runtime late) both are ready at once,
+            // and an unbiased pick would call a caller who pressed 1 no_input.
+            biased;
             ev = call.events.recv() => match ev {
                 Some(CallEvent::Confirmed(answer)) => {
                     negotiated = answer.or(negotiated);
@@ -319,12 +329,9 @@ async fn drive(
                 feed(&mut survey, &mut pending, Input::RecordingFinished);
             }
             _ = tokio::time::sleep_until(timer_at) => {
-                if timer.is_some() {
-                    timer = None;
+                // Without a survey timer this was the hard stop, checked above.
+                if timer.take().is_some() {
                     feed(&mut survey, &mut pending, Input::Timeout);
-                } else {
-                    tracing::info!(call_id = %call.key.call_id, "maximum call length reached");
-                    break End::Local(CallOutcome::NoInput);
                 }
             }
         }
