@@ -9,6 +9,7 @@
 //! of RFC 3711 §3.1, the SRTCP checks it skips, and telling a forged packet
 //! from a replayed one so that each is counted.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use bytes::Bytes;
@@ -33,6 +34,9 @@ const SRTCP_INDEX_LEN: usize = 4;
 const SRTCP_TAG_LEN: usize = 10;
 /// The RTCP header and sender SSRC (RFC 3550 §6.4).
 const RTCP_HEADER_LEN: usize = 8;
+/// SSRCs that never authenticated, after which packets from yet another
+/// new one are dropped unread (see `SsrcGate`).
+const MAX_STRANGERS: usize = 64;
 
 /// When SRTP is used (`media.srtp`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
@@ -216,12 +220,44 @@ impl fmt::Debug for Protector {
     }
 }
 
+/// Bounds what forged packets can make the crate keep: it creates state
+/// for a packet's SSRC before checking its tag, so a stream of packets
+/// with ever new SSRCs would grow it without end. An SSRC that never
+/// authenticated gets that state only while there are few such.
+#[derive(Default)]
+struct SsrcGate {
+    /// SSRCs with at least one authentic packet.
+    known: HashSet<u32>,
+    /// SSRCs with packets, none of them authentic (at most MAX_STRANGERS).
+    strangers: HashSet<u32>,
+}
+
+impl SsrcGate {
+    fn admits(&self, ssrc: u32) -> bool {
+        self.known.contains(&ssrc)
+            || self.strangers.contains(&ssrc)
+            || self.strangers.len() < MAX_STRANGERS
+    }
+
+    fn record(&mut self, ssrc: u32, authentic: bool) {
+        if authentic {
+            if self.known.insert(ssrc) {
+                self.strangers.remove(&ssrc);
+            }
+        } else if !self.known.contains(&ssrc) {
+            self.strangers.insert(ssrc);
+        }
+    }
+}
+
 /// The caller's stream's context: its packets are checked and decrypted
 /// here before anything parses them.
 pub struct Unprotector {
     ctx: Context,
     suite: Suite,
     mki: Option<Mki>,
+    rtp_ssrcs: SsrcGate,
+    rtcp_ssrcs: SsrcGate,
 }
 
 impl Unprotector {
@@ -230,6 +266,8 @@ impl Unprotector {
             ctx: context(&keys.theirs, keys.suite),
             suite: keys.suite,
             mki: keys.their_mki,
+            rtp_ssrcs: SsrcGate::default(),
+            rtcp_ssrcs: SsrcGate::default(),
         }
     }
 
@@ -259,7 +297,13 @@ impl Unprotector {
                 &stripped[..]
             }
         };
-        self.ctx.decrypt_rtp(packet).map_err(classify)
+        let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
+        if !self.rtp_ssrcs.admits(ssrc) {
+            return Err(Dropped::Auth);
+        }
+        let opened = self.ctx.decrypt_rtp(packet).map_err(classify);
+        self.rtp_ssrcs.record(ssrc, opened.is_ok());
+        opened
     }
 
     /// RFC 3711 §3.4: whether `datagram` is authentic SRTCP from the caller
@@ -290,7 +334,13 @@ impl Unprotector {
                 &stripped[..]
             }
         };
-        self.ctx.decrypt_rtcp(packet).map(|_| ()).map_err(classify)
+        let ssrc = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
+        if !self.rtcp_ssrcs.admits(ssrc) {
+            return Err(Dropped::Auth);
+        }
+        let checked = self.ctx.decrypt_rtcp(packet).map(|_| ()).map_err(classify);
+        self.rtcp_ssrcs.record(ssrc, checked.is_ok());
+        checked
     }
 }
 
@@ -417,6 +467,39 @@ mod tests {
         clear[at] &= 0x7F;
         assert_eq!(rx.check_rtcp(&clear), Err(Dropped::Auth));
         assert_eq!(rx.check_rtcp(&rr), Err(Dropped::Auth));
+    }
+
+    #[test]
+    fn forged_ssrcs_are_bounded_and_the_real_stream_goes_on() {
+        let k = keys(Suite::AesCm128HmacSha1_80);
+        let (mut tx, mut rx) = (Protector::new(&k), Unprotector::new(&k));
+        let mut s = RtpSender::with_state(1, 10, 0);
+        assert!(rx
+            .unprotect_rtp(&tx.protect(&packet(&mut s, 1)).unwrap())
+            .is_ok());
+        // Forgeries from 1,000 other SSRCs: only MAX_STRANGERS get state.
+        let mut forged = packet(&mut RtpSender::with_state(2, 0, 0), 0);
+        forged.extend_from_slice(&[0; 10]);
+        for ssrc in 2..1002u32 {
+            forged[8..12].copy_from_slice(&ssrc.to_be_bytes());
+            assert_eq!(rx.unprotect_rtp(&forged), Err(Dropped::Auth));
+        }
+        assert_eq!(rx.rtp_ssrcs.strangers.len(), MAX_STRANGERS);
+        assert!(rx
+            .unprotect_rtp(&tx.protect(&packet(&mut s, 2)).unwrap())
+            .is_ok());
+        // A new authentic SSRC while the strangers are full: not admitted;
+        // one of the strangers that turns out authentic: admitted.
+        let mut t = RtpSender::with_state(5000, 0, 0);
+        assert_eq!(
+            rx.unprotect_rtp(&tx.protect(&packet(&mut t, 3)).unwrap()),
+            Err(Dropped::Auth)
+        );
+        let mut u = RtpSender::with_state(7, 0, 0);
+        assert!(rx
+            .unprotect_rtp(&tx.protect(&packet(&mut u, 4)).unwrap())
+            .is_ok());
+        assert_eq!(rx.rtp_ssrcs.strangers.len(), MAX_STRANGERS - 1);
     }
 
     #[test]
