@@ -348,6 +348,29 @@ async fn plain_offer_is_refused_when_srtp_is_required() {
     assert_rated(&t.d, &opts, call.call_id(), "happy", "1", "rfc4733").await;
 }
 
+/// An INVITE without SDP under "required": our offer in the 200 is
+/// RTP/SAVP with our key, the ACK's answer carries the caller's, and the
+/// call runs SRTP both ways. Over UDP the same INVITE is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delayed_offer_under_required_is_an_srtp_offer() {
+    let t = tls_daemon("srtp = \"required\"", "").await;
+    let ua = tls_ua(&t).await;
+    let opts = InviteOpts::new(UaStyle::Baresip, &agent("srtp-delayed"));
+    let call = Call::place(&t.d, &ua, opts.clone(), OfferKind::Delayed).await;
+    assert_eq!(call.answer.proto, "RTP/SAVP", "{}", call.answer.raw);
+    let (tag, suite, _) = common::srtp::parse_crypto(&call.answer.crypto[0]);
+    assert_eq!((tag, suite.as_str()), (1, SUITE_80));
+    survey_with_key(&call, '1').await;
+    assert_all_srtp(&call, 10);
+    call.assert_clean();
+    assert_rated(&t.d, &opts, call.call_id(), "happy", "1", "rfc4733").await;
+
+    let udp = SipUa::udp(t.d.sip).await;
+    let req = build_invite(&udp, t.d.sip, &opts, None);
+    let resp = udp.transaction(&req, secs(10)).await;
+    assert_488(resp.last().unwrap(), "only taken over SIP over TLS");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn srtp_offer_over_udp_needs_the_cleartext_keys_option() {
     let srtp_body = |rtp: &RtpEndpoint| {

@@ -370,13 +370,25 @@ impl Call {
                 let apt = apt.unwrap_or(0);
                 let ept = ept.unwrap_or(101);
                 let enc = if apt == 8 { "PCMA/8000" } else { "PCMU/8000" };
-                let answer = Offer::plain(
+                let mut answer = Offer::plain(
                     rtp.local,
                     vec![
                         super::sdp::fmt(apt, enc),
                         super::sdp::fmt_fmtp(ept, "telephone-event/8000", "0-15"),
                     ],
                 );
+                // An RTP/SAVP offer: answered with its first a=crypto's tag
+                // and suite and a key of ours (RFC 4568 §7.1.2).
+                if let Some(c) = sdp.crypto.first() {
+                    let (tag, suite, theirs) = super::srtp::parse_crypto(c);
+                    let ours: [u8; 30] = rand::random();
+                    answer.crypto = vec![super::srtp::crypto_line(tag, &suite, &ours)];
+                    let tag_len = super::srtp::tag_len(&suite);
+                    rtp.set_srtp(
+                        super::srtp::Srtp::new(&ours, tag_len),
+                        super::srtp::Srtp::new(&theirs, tag_len),
+                    );
+                }
                 (apt, ept, Some(answer.render()))
             }
         };
