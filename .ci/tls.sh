@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Secure trunks against peers nobody here wrote, over TLS on 127.0.0.1:
+# Secure trunks against peers nobody here wrote, over TLS on 127.0.0.1, with
+# two daemons: one with media.srtp = "optional", one with "required".
 #
 # - baresip (Debian's baresip-core), registering nothing, calls smileyd at
-#   sip:survey@127.0.0.1:PORT;transport=tls with the test CA as its only
-#   CA, and presses 1 through its ctrl_tcp module (tests/baresip/call.py);
-#   the rating must be in the API with the call's agent (baresip's user
-#   name). baresip 1.0 does not verify the server's certificate (it calls a
-#   server whose certificate no CA of its own signed), so the certificate
-#   check is stunnel's, below.
+#   sip:survey@127.0.0.1:PORT;transport=tls with mediaenc=srtp-mand (SDES
+#   keys, RTP/SAVP) and presses 1 through its ctrl_tcp module
+#   (tests/baresip/call.py); the rating must be in the API with the call's
+#   agent (baresip's user name). Its only CA is the test CA, but baresip
+#   1.0 does not verify the server's certificate (it calls a server whose
+#   certificate no CA of its own signed), so the certificate check is
+#   stunnel's, below.
+# - Under "required", baresip's plain RTP offer over TLS gets 488.
 # - sipp over TLS for signalling with plain RTP. Debian's sip-tester is
 #   built without TLS ("To use a TLS transport you must compile SIPp with
 #   OpenSSL"), so sipp speaks TCP to stunnel (Debian's stunnel4) in client
@@ -15,8 +18,11 @@
 #   certificate against the test CA and its address; the key is Debian's
 #   RFC 2833 capture of 1.
 # - A client trusting another CA (stunnel again) does not get in.
-# - What crossed the wire (.ci/wire.py, a packet socket on lo): the sipp
-#   call's RTP is seen as plain PCMU (so the capture sees what it should).
+# - What crossed the wire (.ci/wire.py, a packet socket on lo): every RTP
+#   packet between smileyd and baresip carries an SRTP tag, none has a
+#   plain RTP size; the sipp call's RTP is seen as plain PCMU (so the
+#   capture sees plain RTP when there is some); smileyd dropped no SRTP
+#   packet (smileyd_srtp_dropped_total).
 #
 # Certificates are made here with openssl (a test CA, a server certificate
 # for 127.0.0.1); no key is committed.
@@ -70,17 +76,31 @@ pki() {
 pki
 
 # --- smileyd with TLS ------------------------------------------------------
-SIP_PORT="$(free_port)"
-TLS_PORT="$(free_port "$SIP_PORT")"
-HTTP_PORT="$(free_port "$SIP_PORT" "$TLS_PORT")"
-RTP_FIRST="$(free_port media 32000 100)"
-RTP_LAST=$((RTP_FIRST + 99))
-cat >"$WORK/smileyd.toml" <<TOML
-sip_tls_listen = "127.0.0.1:$TLS_PORT"
+# start_daemon NAME SRTP: a daemon with TLS and media.srtp = SRTP; sets
+# TLS_PORT[NAME], HTTP_PORT[NAME] and the RTP range RTP_FIRST[NAME]-+99.
+declare -A TLS_PORT HTTP_PORT RTP_FIRST
+TAKEN=()
+NEXT_RTP=32000
+start_daemon() {
+  local name="$1" srtp="$2" sip tls http rtp pid ready=""
+  sip="$(free_port "${TAKEN[@]}")"
+  tls="$(free_port "${TAKEN[@]}" "$sip")"
+  http="$(free_port "${TAKEN[@]}" "$sip" "$tls")"
+  TAKEN+=("$sip" "$tls" "$http")
+  rtp="$(free_port media "$NEXT_RTP" 100)"
+  NEXT_RTP=$((rtp + 100))
+  TLS_PORT[$name]="$tls"
+  HTTP_PORT[$name]="$http"
+  RTP_FIRST[$name]="$rtp"
+  cat >"$WORK/$name.toml" <<TOML
+sip_tls_listen = "127.0.0.1:$tls"
 
 [survey]
 digit_timeout_ms = 5000
 comment = "never"
+
+[media]
+srtp = "$srtp"
 
 [sip]
 t1_ms = 500
@@ -96,39 +116,43 @@ queue = ["header:X-Queue"]
 cert_file = "$WORK/pki/server.pem"
 key_file = "$WORK/pki/server.key"
 TOML
-log "smileyd: TLS 127.0.0.1:$TLS_PORT, HTTP 127.0.0.1:$HTTP_PORT, RTP $RTP_FIRST-$RTP_LAST"
-(
-  cd "$WORK"
-  exec env RUST_LOG="${RUST_LOG:-info,smileyd=debug}" "$BIN" \
-    --config "$WORK/smileyd.toml" \
-    --sip-listen "127.0.0.1:$SIP_PORT" \
-    --http-listen "127.0.0.1:$HTTP_PORT" \
-    --database-url "sqlite://$WORK/tls.db" \
-    --prompts-dir "$ROOT/prompts" \
-    --recordings-dir "$WORK" \
-    --rtp-ports "$RTP_FIRST-$RTP_LAST" \
-    --public-ip 127.0.0.1 \
-    </dev/null >"$WORK/smileyd.log" 2>&1
-) &
-DAEMON_PID=$!
-PIDS+=("$DAEMON_PID")
-ready=""
-for _ in $(seq 150); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$HTTP_PORT/healthz" 2>/dev/null && { ready=1; break; }
-  alive "$DAEMON_PID" || break
-  sleep 0.1
-done
-if [[ -z "$ready" ]]; then
-  fail "smileyd did not start"
-  tail -n 40 "$WORK/smileyd.log"
-  exit 1
-fi
+  log "smileyd $name (srtp = $srtp): TLS 127.0.0.1:$tls, HTTP 127.0.0.1:$http, RTP $rtp-$((rtp + 99))"
+  (
+    cd "$WORK"
+    exec env RUST_LOG="${RUST_LOG:-info,smileyd=debug}" "$BIN" \
+      --config "$WORK/$name.toml" \
+      --sip-listen "127.0.0.1:$sip" \
+      --http-listen "127.0.0.1:$http" \
+      --database-url "sqlite://$WORK/$name.db" \
+      --prompts-dir "$ROOT/prompts" \
+      --recordings-dir "$WORK" \
+      --rtp-ports "$rtp-$((rtp + 99))" \
+      --public-ip 127.0.0.1 \
+      </dev/null >"$WORK/smileyd-$name.log" 2>&1
+  ) &
+  pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 150); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$http/healthz" 2>/dev/null && { ready=1; break; }
+    alive "$pid" || break
+    sleep 0.1
+  done
+  if [[ -z "$ready" ]]; then
+    fail "smileyd $name did not start"
+    tail -n 40 "$WORK/smileyd-$name.log"
+    exit 1
+  fi
+}
+# "optional": SRTP for baresip, plain RTP for sipp; "required": plain refused.
+start_daemon optional optional
+start_daemon required required
+SMILEYD_RTP="${RTP_FIRST[optional]}-$((RTP_FIRST[optional] + 99))"
 
 # --- the wire --------------------------------------------------------------
-BARESIP_RTP_FIRST="$(free_port media $((RTP_LAST + 1)) 20)"
-SIPP_MEDIA="$(free_port media $((BARESIP_RTP_FIRST + 20)) 4)"
-python3 "$ROOT/.ci/wire.py" "$WORK/wire.json" "$RTP_FIRST-$RTP_LAST" \
-  "$BARESIP_RTP_FIRST-$((BARESIP_RTP_FIRST + 19))" "$SIPP_MEDIA-$((SIPP_MEDIA + 3))" \
+BARESIP_RTP="$(free_port media "$NEXT_RTP" 20)"
+SIPP_MEDIA="$(free_port media $((BARESIP_RTP + 20)) 4)"
+python3 "$ROOT/.ci/wire.py" "$WORK/wire.json" "$SMILEYD_RTP" \
+  "$BARESIP_RTP-$((BARESIP_RTP + 19))" "$SIPP_MEDIA-$((SIPP_MEDIA + 3))" \
   >"$WORK/wire.out" 2>&1 &
 WIRE_PID=$!
 PIDS+=("$WIRE_PID")
@@ -143,28 +167,29 @@ if ! grep -q capturing "$WORK/wire.out" 2>/dev/null; then
 fi
 
 # --- baresip ---------------------------------------------------------------
-# baresip_config DIR CTRL_PORT CAFILE MEDIAENC
+# baresip_config DIR CTRL_PORT USER MEDIAENC
 baresip_config() {
-  local dir="$1" ctrl="$2" ca="$3" mediaenc="$4"
+  local dir="$1" ctrl="$2" user="$3" mediaenc="$4"
   mkdir -p "$dir"
   # Only the modules needed: G.711, a sine as the microphone, SDES SRTP,
   # the account file, the command set (dial, sndcode, quit) and ctrl_tcp.
   # No sound card: the player is a module that is not loaded, so baresip
-  # plays nothing (it says so and carries on).
-  # baresip takes sip_listen's port for UDP and TCP and the next one for
-  # TLS; loopback is its one interface (else its SDP names the LAN address).
+  # plays nothing (it says so and carries on). baresip takes sip_listen's
+  # port for UDP and TCP and the next one for TLS; loopback is its one
+  # interface (else its SDP names the LAN address). Its only CA is the
+  # test CA (it does not check the server with it: see the top).
   cat >"$dir/config" <<CFG
 poll_method		epoll
 net_interface		127.0.0.1
 sip_listen		127.0.0.1:$(free_port media 32600 2)
-sip_cafile		$ca
+sip_cafile		$WORK/pki/ca.pem
 call_local_timeout	30
 audio_player		none,none
 audio_source		ausine,440
 ausrc_srate		48000
 ausrc_channels		2
 audio_alert		none,none
-rtp_ports		$BARESIP_RTP_FIRST-$((BARESIP_RTP_FIRST + 19))
+rtp_ports		$BARESIP_RTP-$((BARESIP_RTP + 19))
 module_path		/usr/lib/baresip/modules
 module			g711.so
 module			ausine.so
@@ -175,28 +200,29 @@ module_app		ctrl_tcp.so
 ctrl_tcp_listen		127.0.0.1:$ctrl
 CFG
   printf '<sip:%s@127.0.0.1;transport=tls>;regint=0;audio_codecs=PCMU;ptime=20%s\n' \
-    "$BARESIP_USER" "${mediaenc:+;mediaenc=$mediaenc}" >"$dir/accounts"
+    "$user" "${mediaenc:+;mediaenc=$mediaenc}" >"$dir/accounts"
   : >"$dir/contacts"
 }
 
-# baresip_call NAME CAFILE MEDIAENC: one call; call.py's JSON in NAME.json.
+# baresip_call NAME DAEMON USER MEDIAENC: one call to that daemon over TLS;
+# call.py's JSON in NAME.json.
 baresip_call() {
-  local name="$1" ca="$2" mediaenc="$3" ctrl pid rc=0
+  local name="$1" daemon="$2" user="$3" mediaenc="$4" ctrl pid rc=0
   ctrl="$(free_port)"
-  baresip_config "$WORK/$name" "$ctrl" "$ca" "$mediaenc"
+  baresip_config "$WORK/$name" "$ctrl" "$user" "$mediaenc"
   (cd "$WORK/$name" && exec timeout 90 baresip -f "$WORK/$name" </dev/null >"$WORK/$name.log" 2>&1) &
   pid=$!
   PIDS+=("$pid")
   # The account's transport=tls goes into the dialled URI.
-  python3 "$ROOT/tests/baresip/call.py" "$ctrl" "sip:survey@127.0.0.1:$TLS_PORT" \
+  python3 "$ROOT/tests/baresip/call.py" "$ctrl" "sip:survey@127.0.0.1:${TLS_PORT[$daemon]}" \
     --key 1 --key-after-ms 1500 --timeout 60 >"$WORK/$name.json" 2>"$WORK/$name.err" || rc=$?
   stop_pid "$pid"
   return "$rc"
 }
 
-# rating_of AGENT: "ok" or what is wrong with the agent's one rating.
+# rating_of DAEMON AGENT: "ok" or what is wrong with the agent's one rating.
 rating_of() {
-  python3 - "$HTTP_PORT" "$1" <<'PY'
+  python3 - "${HTTP_PORT[$1]}" "$2" <<'PY'
 import json, sys, time, urllib.request
 port, agent = sys.argv[1:]
 url = f"http://127.0.0.1:{port}/api/v1/measurements?agent={agent}"
@@ -222,23 +248,34 @@ show_logs() {
   for f in "$@"; do
     [[ -s "$f" ]] && { echo "--- $(basename "$f") ---"; tail -n 40 "$f"; }
   done
-  echo "--- smileyd.log ---"
-  tail -n 40 "$WORK/smileyd.log" || true
 }
 
-BARESIP_USER=tls-agent-baresip
+BARESIP_VERSION="$({ baresip -h 2>&1 || true; } | sed -n 's/^baresip v\([^ ]*\).*/\1/p')"
 rc=0
-baresip_call baresip "$WORK/pki/ca.pem" "" || rc=$?
-api="$(rating_of "$BARESIP_USER" 2>&1 || true)"
+baresip_call baresip optional tls-agent-baresip srtp-mand || rc=$?
+api="$(rating_of optional tls-agent-baresip 2>&1 || true)"
 if [[ "$rc" == 0 && "$api" == ok ]]; then
-  pass "baresip $(baresip -h 2>&1 | sed -n 's/^baresip v\([^ ]*\).*/\1/p') over TLS: key 1 rated for $BARESIP_USER"
+  pass "baresip $BARESIP_VERSION over TLS with mediaenc=srtp-mand: key 1 rated for tls-agent-baresip"
 else
-  fail "baresip over TLS: call.py exit $rc ($(cat "$WORK/baresip.json" 2>/dev/null)); API: $api"
-  show_logs "$WORK/baresip.err" "$WORK/baresip.log"
+  fail "baresip over TLS with SRTP: call.py exit $rc ($(cat "$WORK/baresip.json" 2>/dev/null)); API: $api"
+  show_logs "$WORK/baresip.err" "$WORK/baresip.log" "$WORK/smileyd-optional.log"
+fi
+
+# --- under srtp = "required" a plain RTP offer is refused ------------------
+rc=0
+baresip_call plain required tls-agent-plain "" || rc=$?
+closed="$(python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("established" if r["established"] else (r.get("closed") or r.get("error") or "?"))' \
+  "$WORK/plain.json" 2>/dev/null || echo '?')"
+if [[ "$closed" == *488* ]]; then
+  pass "srtp = \"required\": baresip's plain RTP offer over TLS refused ($closed)"
+else
+  fail "srtp = \"required\": a plain offer was not refused with 488: baresip says $closed"
+  show_logs "$WORK/plain.err" "$WORK/plain.log" "$WORK/smileyd-required.log"
 fi
 
 # --- sipp over TLS through stunnel -----------------------------------------
-STUNNEL_PORT="$(free_port "$SIP_PORT" "$TLS_PORT" "$HTTP_PORT")"
+STUNNEL_PORT="$(free_port "${TAKEN[@]}")"
+TAKEN+=("$STUNNEL_PORT")
 cat >"$WORK/stunnel.conf" <<CONF
 foreground = yes
 pid =
@@ -247,7 +284,7 @@ debug = notice
 [sip-tls]
 client = yes
 accept = 127.0.0.1:$STUNNEL_PORT
-connect = 127.0.0.1:$TLS_PORT
+connect = 127.0.0.1:${TLS_PORT[optional]}
 CAfile = $WORK/pki/ca.pem
 verifyChain = yes
 checkIP = 127.0.0.1
@@ -271,24 +308,25 @@ rc=0
 (
   cd "$WORK"
   timeout 90 sipp "127.0.0.1:$STUNNEL_PORT" -t t1 -sf "$WORK/uac_press1.xml" \
-    -i 127.0.0.1 -p "$(free_port)" -mi 127.0.0.1 -mp "$SIPP_MEDIA" \
+    -i 127.0.0.1 -p "$(free_port "${TAKEN[@]}")" -mi 127.0.0.1 -mp "$SIPP_MEDIA" \
     -m 1 -l 1 -timeout 60s -timeout_error -nostdin \
     -trace_err -error_file "$WORK/sipp.errors.log" \
     -trace_msg -message_file "$WORK/sipp.messages.log" \
     </dev/null >"$WORK/sipp.out" 2>&1
 ) || rc=$?
-api="$(rating_of tls-agent-sipp 2>&1 || true)"
+api="$(rating_of optional tls-agent-sipp 2>&1 || true)"
 if [[ "$rc" == 0 && "$api" == ok ]]; then
   pass "sipp over TLS (TCP through stunnel, smileyd's certificate checked against the test CA), plain RTP: key 1 (RFC 2833 capture) rated"
 else
   fail "sipp through stunnel: sipp exit $rc; API: $api"
-  show_logs "$WORK/sipp.errors.log" "$WORK/sipp.out" "$WORK/sipp.messages.log" "$WORK/stunnel.log"
+  show_logs "$WORK/sipp.errors.log" "$WORK/sipp.out" "$WORK/sipp.messages.log" "$WORK/stunnel.log" \
+    "$WORK/smileyd-optional.log"
 fi
 
 # --- the same hop trusting another CA does not get through -----------------
 # (baresip 1.0 does not check the server's certificate at all: it sends its
 # INVITE to a server whose certificate no CA it has signed; stunnel does.)
-OTHER_PORT="$(free_port "$SIP_PORT" "$TLS_PORT" "$HTTP_PORT" "$STUNNEL_PORT")"
+OTHER_PORT="$(free_port "${TAKEN[@]}")"
 sed -e "s#^accept = .*#accept = 127.0.0.1:$OTHER_PORT#" -e "s#^CAfile = .*#CAfile = $WORK/pki/other-ca.pem#" \
   -e "s#^output = .*#output = $WORK/stunnel-other.log#" "$WORK/stunnel.conf" >"$WORK/stunnel-other.conf"
 stunnel "$WORK/stunnel-other.conf" </dev/null >"$WORK/stunnel-other.out" 2>&1 &
@@ -323,26 +361,59 @@ else
   tail -n 20 "$WORK/stunnel-other.log"
 fi
 
-# --- the wire --------------------------------------------------------------
+# --- what crossed the wire ---------------------------------------------------
+# SRTP with AES_CM_128_HMAC_SHA1_80 adds a 10-byte tag to each packet: a
+# 20 ms PCMU frame is 170 bytes after the RTP header and an RFC 4733 event
+# 14, where plain RTP has 160 and 4. RTCP (and SRTCP) is left out.
 stop_pid "$WIRE_PID"
-metrics="$(curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics" || true)"
-verdict="$(python3 - "$WORK/wire.json" "$RTP_FIRST" "$RTP_LAST" "$SIPP_MEDIA" <<'PY' 2>&1 || true
+dropped="$(curl -fsS "http://127.0.0.1:${HTTP_PORT[optional]}/metrics" |
+  awk '/^smileyd_srtp_dropped_total/ {n += $2} END {print n + 0}' || echo '?')"
+verdict="$(python3 - "$WORK/wire.json" "${RTP_FIRST[optional]}" "$BARESIP_RTP" "$SIPP_MEDIA" <<'PY' 2>&1 || true
 import json, sys
 flows = json.load(open(sys.argv[1]))
-first, last, sipp_media = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-def ours(p): return first <= p <= last
+ours, baresip, sipp = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+def media(f):
+    """payload size -> packets, RTP only (RTCP's types 200-204 left out)."""
+    out = {}
+    for size, n in f["rtp_payload"].items():
+        out[int(size)] = out.get(int(size), 0) + n
+    return out
+def total(where):
+    sizes = {}
+    for k, f in flows.items():
+        src, dst = map(int, k.split(">"))
+        if where(src, dst) and (src % 2 == 0 and dst % 2 == 0):
+            for size, n in media(f).items():
+                sizes[size] = sizes.get(size, 0) + n
+    return sizes
+is_ours = lambda p: ours <= p < ours + 100
+is_baresip = lambda p: baresip <= p < baresip + 20
+out_b = total(lambda s, d: is_ours(s) and is_baresip(d))
+in_b = total(lambda s, d: is_baresip(s) and is_ours(d))
+out_s = total(lambda s, d: is_ours(s) and d == sipp)
 problems = []
-to_sipp = [f for k, f in flows.items() if ours(int(k.split(">")[0])) and int(k.split(">")[1]) == sipp_media]
-plain = sum(f["rtp_payload"].get("160", 0) for f in to_sipp)
-if not plain:
-    problems.append(f"no plain PCMU RTP seen towards sipp (capture broken?): {to_sipp}")
-print("; ".join(problems) if problems else f"ok {plain}")
+for name, sizes, expect in (("smileyd → baresip", out_b, {170}), ("baresip → smileyd", in_b, {170, 14})):
+    n = sum(sizes.values())
+    plain = sizes.get(160, 0) + sizes.get(4, 0)
+    if n < 50:
+        problems.append(f"{name}: only {n} RTP packets seen")
+    if plain:
+        problems.append(f"{name}: {plain} packets of plain RTP sizes {sizes}")
+    if not set(sizes) <= expect:
+        problems.append(f"{name}: payload sizes {sizes}, want only {sorted(expect)}")
+if not out_s.get(160):
+    problems.append(f"no plain PCMU towards sipp (does the capture see plain RTP at all?) {out_s}")
+if problems:
+    print("; ".join(problems))
+else:
+    print(f"ok {sum(out_b.values())} packets smileyd → baresip and {sum(in_b.values())} back, every one "
+          f"with a 10-byte tag; {out_s[160]} plain PCMU packets to sipp's plain call")
 PY
 )"
-if [[ "$verdict" == ok* ]]; then
-  pass "on the wire: ${verdict#ok } plain PCMU packets from smileyd to sipp's plain-RTP call, as expected"
+if [[ "$verdict" == ok* && "$dropped" == 0 ]]; then
+  pass "on the wire: ${verdict#ok }; no SRTP packet dropped by smileyd"
 else
-  fail "wire: $verdict"
+  fail "wire: $verdict; smileyd_srtp_dropped_total $dropped"
 fi
 
 echo "tls: $PASS passed, $FAIL failed"
