@@ -386,6 +386,7 @@ def cmd_step(a):
         "calls": a.calls,
         "hold_ms": a.hold_ms,
         "kind": a.kind,
+        "media": a.media,
     }
     if a.generator == "sipp":
         g = sipp_summary(d)
@@ -415,6 +416,7 @@ def cmd_step(a):
             "p999": r["gap_ms"]["p999"],
             "max": r["gap_ms"]["max"],
             "outside_20pm2": r["gap_ms"]["outside_20pm2"],
+            "srtp_auth_failed": r.get("srtp_auth_failed"),
             "source": "smiley-load kernel receive timestamps, every call",
         }
         res["peak_active_generator"] = g.get("peak_active")
@@ -492,10 +494,10 @@ def cmd_report(a):
 def level_table(levels):
     """The survey-call levels (bench/load.sh --levels): one row each."""
     lines = [
-        "| limit | calls/s (achieved) | peak active | calls ok / failed | ratings stored | retrans. "
+        "| run | limit | calls/s (achieved) | peak active | calls ok / failed | ratings stored | retrans. "
         "| CPU avg / peak (cores) | **CPU ms per call** | RSS base → peak (MiB) | KiB per call "
         "| INVITE→200 p50 / p99 (ms) | RTP gap p50 / p99 / max (ms) |",
-        "|" + "---:|" * 12,
+        "|---|" + "---:|" * 12,
     ]
     for s in levels:
         r = s.get("rtp") or {}
@@ -507,6 +509,7 @@ def level_table(levels):
             "| "
             + " | ".join(
                 [
+                    f"{s.get('generator')}, {(s.get('media') or 'rtp').upper()}",
                     fmt(s["concurrency"]),
                     f"{fmt(s['rate'], 1)} ({fmt(s.get('achieved_cps'), 1)})",
                     fmt(rss.get("peak_active")),
@@ -655,6 +658,7 @@ def main():
     s.add_argument("--calls", type=int, required=True)
     s.add_argument("--hold-ms", type=int, required=True)
     s.add_argument("--kind", default="concurrency")
+    s.add_argument("--media", default="rtp", help="rtp or srtp")
     r = sub.add_parser("report")
     r.add_argument("results")
     r.add_argument("md")

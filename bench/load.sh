@@ -16,11 +16,19 @@
 #                                 key 1 s after the ACK, limit/3.85 new
 #                                 calls/s for 60 s after ramp-up per level,
 #                                 CPU ms per call; only the levels are run
+#   bench/load.sh --levels 500 --level-generator smiley-load --srtp
+#                                 the same level from smiley-load, every
+#                                 call with SRTP (SDES keys over UDP, which
+#                                 smileyd accepts only with its cleartext-keys
+#                                 option, set here); without --srtp the same
+#                                 calls in plain RTP (the SRTP cost: BENCHMARKS.md)
 #   options: --out DIR  --steps "100 500"  --rates "100 200"
 #            --generators "sipp smiley-load"  --rate-generator smiley-load
 #            --hold-ms N  --ramp-secs N  --no-build  --nice N  --rt N
 #            --rtp-fifo N (SMILEYD_RTP_SCHED_FIFO for the RTP pacing threads)
 #            --levels "200 500"  --level-secs N (default 60)
+#            --level-generator sipp|smiley-load (default sipp)
+#            --srtp (smiley-load offers SRTP; smileyd takes SDES keys over UDP)
 #            --pin (smileyd on CPU 1; sipp, dumpcap and the monitor on CPU 0)
 #            --perf SECS (perf record -e cpu-clock -g on smileyd for SECS s,
 #            from 8 s into each step: DIR/<step>/perf.data)
@@ -65,6 +73,9 @@ RTP_FIFO=""
 LEVELS=""
 LEVEL_SECS=60
 LEVEL_HOLD_MS=1000
+LEVEL_GENERATOR=sipp
+# --srtp: smiley-load's calls offer RTP/SAVP with SDES keys.
+SRTP=""
 # --pin: smileyd and the generator on separate cores, so that neither
 # takes the other's CPU and smileyd's own cost and timing are on one core.
 PIN=""
@@ -87,14 +98,20 @@ while (($#)); do
     --rtp-fifo) RTP_FIFO="$2"; shift ;;
     --levels) LEVELS="$2"; STEPS=""; RATES=""; shift ;;
     --level-secs) LEVEL_SECS="$2"; shift ;;
+    --level-generator) LEVEL_GENERATOR="$2"; shift ;;
+    --srtp) SRTP=1 ;;
     --pin) PIN=1 ;;
     --perf) PERF_SECS="$2"; shift ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
 
+if [[ -n "$SRTP" && -n "$LEVELS" && "$LEVEL_GENERATOR" != smiley-load ]]; then
+  echo "--srtp: sipp (Debian's sip-tester) cannot do SRTP; add --level-generator smiley-load" >&2
+  exit 2
+fi
 if [[ -n "$SMOKE" ]]; then
   STEPS="20"
   RATES=""
@@ -163,6 +180,10 @@ start_daemon() {
   mkdir -p "$dir/recordings"
   # A fresh database even when --out names a directory used before.
   rm -f "$dir"/smileyd.db "$dir"/smileyd.db-* "$dir/smileyd.journal"
+  # --srtp: SDES keys over UDP, which smileyd refuses unless told: only for
+  # this loopback benchmark.
+  local srtp_toml=""
+  [[ -n "$SRTP" ]] && srtp_toml=$'srtp = "optional"\nsrtp_allow_keys_in_cleartext = true'
   # The caller presses after the hold; smileyd must wait that long for the
   # key (digit_timeout after the 7.5 s prompt) and for the caller's first
   # RTP (the key is the first RTP the caller sends).
@@ -179,6 +200,7 @@ comment = "never"
 symmetric_rtp = true
 media_timeout_secs = $((HOLD_MS / 1000 + 30))
 max_call_secs = $((HOLD_MS / 1000 + 120))
+$srtp_toml
 
 [sip]
 t1_ms = 500
@@ -313,13 +335,14 @@ run_step() {
     fi
   else
     timeout "$timeout_s" ${PIN:+taskset -c 0} ${NICE:+nice -n "$NICE"} "$LOADGEN" --target "127.0.0.1:$SIP_PORT" \
-      -m "$calls" -l "$conc" -r "$rate" --press-after-ms "$hold" \
+      -m "$calls" -l "$conc" -r "$rate" --press-after-ms "$hold" ${SRTP:+--srtp} \
       --json "$dir/load.json" >"$dir/load.out" 2>"$dir/load.err" || rc=$?
   fi
   [[ -n "$perf_pid" ]] && { wait "$perf_pid" || log "$label: perf record failed: $(tail -n 2 "$dir/perf.log")"; }
   stop_daemon "$dir"
   if ! python3 "$BENCH/benchlib.py" step --dir "$dir" --label "$label" --generator "$gen" \
     --kind "$kind" --concurrency "$conc" --rate "$rate" --calls "$calls" --hold-ms "$hold" \
+    --media "$([[ -n "$SRTP" && "$gen" == smiley-load ]] && echo srtp || echo rtp)" \
     >>"$RESULTS" 2>"$dir/step.err"; then
     log "$label: no results (generator exit $rc)"; cat "$dir/step.err" >&2
     return 1
@@ -368,7 +391,8 @@ main() {
     echo "machine: $(machine)"
     echo "smileyd: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$ROOT" diff --quiet 2>/dev/null || echo ' (with local changes)')"
     echo "sipp: $({ sipp -v 2>&1 || true; } | grep -m1 -o 'SIPp v[^ ]*' || echo '?')"
-    [[ -n "$LEVELS" ]] && echo "levels: $LEVELS (limit/3.85 calls/s, ${LEVEL_SECS} s after ramp-up, key ${LEVEL_HOLD_MS} ms after the ACK)"
+    [[ -n "$LEVELS" ]] && echo "levels: $LEVELS from $LEVEL_GENERATOR (limit/3.85 calls/s, ${LEVEL_SECS} s after ramp-up, key ${LEVEL_HOLD_MS} ms after the ACK)"
+    echo "media: $([[ -n "$SRTP" ]] && echo "SRTP (SDES, AES_CM_128_HMAC_SHA1_80) from smiley-load" || echo "plain RTP")"
     echo "cpus: $([[ -n "$PIN" ]] && echo "smileyd on CPU 1, generator, capture and monitor on CPU 0 (taskset)" || echo "shared")"
     echo "steps: $STEPS (key after ${HOLD_MS} ms, ramp ${RAMP_SECS} s); rates: ${RATES:-none} (${RATE_SECS} s each, key after ${RATE_HOLD_MS} ms)"
     echo "command: bench/load.sh ${ORIG_ARGS[*]}"
@@ -387,12 +411,12 @@ main() {
     done
   done
   for n in $LEVELS; do
-    if ! command -v sipp >/dev/null; then
+    if [[ "$LEVEL_GENERATOR" == sipp ]] && ! command -v sipp >/dev/null; then
       log "no sipp: skipping the levels"; break
     fi
     rate="$(python3 -c "print(round($n / 3.85, 1))")"
-    run_step sipp level "$n" "$rate" "$(python3 -c "print(round($rate * ($LEVEL_SECS + 4)))")" \
-      "$LEVEL_HOLD_MS" "sipp-l$n" || failed=1
+    run_step "$LEVEL_GENERATOR" level "$n" "$rate" "$(python3 -c "print(round($rate * ($LEVEL_SECS + 4)))")" \
+      "$LEVEL_HOLD_MS" "$LEVEL_GENERATOR-l$n${SRTP:+-srtp}" || failed=1
   done
   for gen in $RATE_GENERATORS; do
     for rate in $RATES; do

@@ -13,6 +13,13 @@
 //! to looking; drops in its own socket buffers are counted separately
 //! (`SO_RXQ_OVFL`) so they are never blamed on smileyd.
 //!
+//! With `--srtp` every call offers RTP/SAVP with an SDES key (RFC 4568,
+//! AES_CM_128_HMAC_SHA1_80): the key press is sent protected, and every
+//! packet smileyd sends is authenticated and decrypted with the key from its
+//! answer (webrtc-srtp, the crate smileyd uses); one that does not
+//! authenticate is counted, not timed. smileyd must accept SDES keys over
+//! UDP for this (its option for keys in cleartext, on loopback only).
+//!
 //! It shares no code with smileyd. Only for 127.0.0.1 benchmarks.
 
 use std::collections::HashMap;
@@ -73,6 +80,10 @@ struct Args {
     /// Seconds between progress lines on stderr (0: none).
     #[arg(long, default_value_t = 5)]
     progress_secs: u64,
+    /// SRTP with SDES keys (RTP/SAVP, AES_CM_128_HMAC_SHA1_80) instead of
+    /// plain RTP.
+    #[arg(long)]
+    srtp: bool,
 }
 
 const T1: Duration = Duration::from_millis(500);
@@ -158,36 +169,50 @@ struct Track {
     first_arrival_ns: u64,
 }
 
+/// One call's incoming stream: what arrived, and with SRTP the context
+/// that checks and decrypts it (smileyd's key from the answer).
+#[derive(Default)]
+struct Slot {
+    track: Track,
+    srtp: Option<srtp::Context>,
+}
+
 /// One slot per smileyd RTP source port.
 struct Table {
-    slots: Vec<Mutex<Track>>,
+    slots: Vec<Mutex<Slot>>,
     stray: AtomicU64,
     rx_drops: AtomicU64,
+    /// SRTP packets that did not authenticate (or decrypt) with the key
+    /// smileyd announced.
+    srtp_failed: AtomicU64,
 }
 
 impl Table {
     fn new() -> Table {
         Table {
-            slots: (0..65536).map(|_| Mutex::new(Track::default())).collect(),
+            slots: (0..65536).map(|_| Mutex::new(Slot::default())).collect(),
             stray: AtomicU64::new(0),
             rx_drops: AtomicU64::new(0),
+            srtp_failed: AtomicU64::new(0),
         }
     }
-    fn open(&self, port: u16) {
-        let mut t = self.slots[port as usize].lock().unwrap();
-        *t = Track {
+    fn open(&self, port: u16, srtp: Option<srtp::Context>) {
+        let mut s = self.slots[port as usize].lock().unwrap();
+        s.track = Track {
             active: true,
             ..Track::default()
         };
+        s.srtp = srtp;
     }
     fn close(&self, port: u16) -> Track {
-        let mut t = self.slots[port as usize].lock().unwrap();
-        let out = *t;
-        t.active = false;
+        let mut s = self.slots[port as usize].lock().unwrap();
+        let out = s.track;
+        s.track.active = false;
+        s.srtp = None;
         out
     }
     fn peek(&self, port: u16) -> Track {
-        *self.slots[port as usize].lock().unwrap()
+        self.slots[port as usize].lock().unwrap().track
     }
 }
 
@@ -310,12 +335,21 @@ fn rx_thread(sock: std::net::UdpSocket, table: Arc<Table>, stop: Arc<AtomicBool>
             let port = u16::from_be(addrs[i].sin_port);
             let seq = u16::from_be_bytes([buf[2], buf[3]]);
             let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
-            let mut t = table.slots[port as usize].lock().unwrap();
-            if !t.active {
-                drop(t);
+            let mut slot = table.slots[port as usize].lock().unwrap();
+            if !slot.track.active {
+                drop(slot);
                 table.stray.fetch_add(1, Ordering::Relaxed);
                 continue;
             }
+            // RFC 3711 §3.3: authenticate and decrypt before it counts.
+            if let Some(ctx) = slot.srtp.as_mut() {
+                if ctx.decrypt_rtp(buf).is_err() {
+                    drop(slot);
+                    table.srtp_failed.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+            }
+            let t = &mut slot.track;
             if t.packets == 0 {
                 t.ssrc = ssrc;
                 t.first_seq = seq as u64;
@@ -431,6 +465,66 @@ fn sdp_audio_port(body: &str) -> Option<u16> {
         .and_then(|p| p.parse().ok())
 }
 
+/// SRTP with SDES keys (RFC 4568), AES_CM_128_HMAC_SHA1_80 only.
+mod srtp {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    pub use webrtc_srtp::context::Context;
+    use webrtc_srtp::protection_profile::ProtectionProfile;
+
+    pub const SUITE: &str = "AES_CM_128_HMAC_SHA1_80";
+    const KEY_LEN: usize = 16;
+    /// RFC 4568 §6.1: the inline key is the master key and salt, 30 bytes.
+    pub const MASTER_LEN: usize = 30;
+
+    /// A fresh master key and salt.
+    pub fn new_master() -> [u8; MASTER_LEN] {
+        rand::random()
+    }
+
+    /// The offer's attribute for `master`.
+    pub fn crypto_line(master: &[u8; MASTER_LEN]) -> String {
+        format!("a=crypto:1 {SUITE} inline:{}", STANDARD.encode(master))
+    }
+
+    /// The context for one direction from a 30-byte master key and salt.
+    pub fn context(master: &[u8]) -> Result<Context, String> {
+        if master.len() != MASTER_LEN {
+            return Err(format!(
+                "SDES key of {} bytes, want {MASTER_LEN}",
+                master.len()
+            ));
+        }
+        Context::new(
+            &master[..KEY_LEN],
+            &master[KEY_LEN..],
+            ProtectionProfile::Aes128CmHmacSha1_80,
+            None,
+            None,
+        )
+        .map_err(|e| format!("SRTP context: {e}"))
+    }
+
+    /// smileyd's key from its answer: the a=crypto line with our suite
+    /// (RFC 4568 §9.1: "a=crypto:TAG SUITE inline:KEY[|LIFETIME][|MKI]").
+    pub fn answer_master(sdp: &str) -> Result<Vec<u8>, String> {
+        let line = sdp
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("a=crypto:"))
+            .find(|l| l.split_whitespace().nth(1) == Some(SUITE))
+            .ok_or_else(|| format!("answer without a=crypto {SUITE}"))?;
+        let key = line
+            .split_whitespace()
+            .nth(2)
+            .and_then(|p| p.strip_prefix("inline:"))
+            .ok_or("a=crypto without inline key")?;
+        let key = key.split('|').next().unwrap_or(key);
+        STANDARD
+            .decode(key)
+            .map_err(|_| "a=crypto key is not base64".to_string())
+    }
+}
+
 enum SipEvent {
     Response(u16, Sip),
     Bye,
@@ -524,14 +618,19 @@ fn invite(
     branch: &str,
     media_port: u16,
     n: usize,
+    srtp_master: Option<&[u8; srtp::MASTER_LEN]>,
 ) -> String {
     let a = &sh.args;
     let l = sh.local;
     let t = a.target;
+    let (profile, crypto) = match srtp_master {
+        Some(m) => ("RTP/SAVP", format!("{}\r\n", srtp::crypto_line(m))),
+        None => ("RTP/AVP", String::new()),
+    };
     let sdp = format!(
         "v=0\r\no=load {n} 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
-         m=audio {media_port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
-         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n",
+         m=audio {media_port} {profile} 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=ptime:20\r\na=sendrecv\r\n{crypto}",
         ip = l.ip()
     );
     format!(
@@ -599,8 +698,13 @@ fn ack(
 }
 
 /// RFC 4733 key press as phones send it: updates every 20 ms with a growing
-/// duration, then the end packet three times.
-async fn press(sock: &std::net::UdpSocket, to: SocketAddr, key: char) {
+/// duration, then the end packet three times; with SRTP each one protected.
+async fn press(
+    sock: &std::net::UdpSocket,
+    to: SocketAddr,
+    key: char,
+    mut srtp: Option<srtp::Context>,
+) {
     let event: u8 = match key {
         '0'..='9' => key as u8 - b'0',
         '*' => 10,
@@ -624,7 +728,16 @@ async fn press(sock: &std::net::UdpSocket, to: SocketAddr, key: char) {
         p[12] = event;
         p[13] = if end { 0x80 | 10 } else { 10 };
         p[14..16].copy_from_slice(&dur.to_be_bytes());
-        let _ = sock.send_to(&p, to);
+        match srtp.as_mut() {
+            Some(ctx) => {
+                if let Ok(sp) = ctx.encrypt_rtp(&p) {
+                    let _ = sock.send_to(&sp, to);
+                }
+            }
+            None => {
+                let _ = sock.send_to(&p, to);
+            }
+        }
         if !end {
             seq = seq.wrapping_add(1);
         }
@@ -641,7 +754,9 @@ async fn run_call(sh: Arc<Shared>, n: usize) -> CallResult {
     let (tx, mut rx) = mpsc::unbounded_channel();
     sh.calls.lock().unwrap().insert(call_id.clone(), tx);
     let target = SocketAddr::V4(sh.args.target);
-    let inv = invite(&sh, &call_id, &tag, &branch, mport, n);
+    let our_master = sh.args.srtp.then(srtp::new_master);
+    let inv = invite(&sh, &call_id, &tag, &branch, mport, n, our_master.as_ref());
+    let mut our_srtp = None;
     let t0 = Instant::now();
     let _ = sh.sip.send_to(inv.as_bytes(), target).await;
 
@@ -666,7 +781,26 @@ async fn run_call(sh: Arc<Shared>, n: usize) -> CallResult {
                                 let _ = sh.sip.send_to(a.as_bytes(), to).await;
                                 break None;
                             };
-                            sh.table.open(rport);
+                            // With SRTP: smileyd's key checks what it sends,
+                            // ours protects what we send.
+                            let theirs = match &our_master {
+                                Some(ours) => match srtp::answer_master(&msg.body)
+                                    .and_then(|m| srtp::context(&m))
+                                    .and_then(|c| Ok((c, srtp::context(ours)?)))
+                                {
+                                    Ok((theirs, mine)) => {
+                                        our_srtp = Some(mine);
+                                        Some(theirs)
+                                    }
+                                    Err(e) => {
+                                        res.failure = Some(e);
+                                        let _ = sh.sip.send_to(a.as_bytes(), to).await;
+                                        break None;
+                                    }
+                                },
+                                None => None,
+                            };
+                            sh.table.open(rport, theirs);
                             let _ = sh.sip.send_to(a.as_bytes(), to).await;
                             break Some((rport, a, to));
                         }
@@ -720,7 +854,7 @@ async fn run_call(sh: Arc<Shared>, n: usize) -> CallResult {
     res.prompt_heard = sh.table.peek(rport).packets > 0;
     let pressed_at = Instant::now();
     res.pressed = true;
-    press(&msock, rtp_to, sh.args.digit).await;
+    press(&msock, rtp_to, sh.args.digit, our_srtp).await;
 
     let bye_deadline = tokio::time::Instant::now() + Duration::from_millis(sh.args.bye_timeout_ms);
     loop {
@@ -817,8 +951,15 @@ async fn run(args: Args) -> i32 {
     });
     tokio::spawn(sip_reader(sh.clone()));
     eprintln!(
-        "smiley-load: {} calls to {} at {}/s, at most {} at once, key '{}' {} ms after the ACK; SIP from {}",
-        args.calls, args.target, args.rate, args.concurrency, args.digit, args.press_after_ms, local
+        "smiley-load: {} calls to {} at {}/s, at most {} at once, key '{}' {} ms after the ACK; SIP from {}{}",
+        args.calls,
+        args.target,
+        args.rate,
+        args.concurrency,
+        args.digit,
+        args.press_after_ms,
+        local,
+        if args.srtp { "; SRTP (SDES)" } else { "" }
     );
 
     // A soak passes a huge -m and a duration: do not reserve for -m.
@@ -920,6 +1061,7 @@ async fn run(args: Args) -> i32 {
         .filter(|r| r.rtp.packets > 0 && r.rtp.max_seq - r.rtp.first_seq + 1 > r.rtp.packets)
         .count();
     let rx_drops = table.rx_drops.load(Ordering::Relaxed);
+    let srtp_failed = table.srtp_failed.load(Ordering::Relaxed);
     let stray = table.stray.load(Ordering::Relaxed);
     let gap = |q| hist.quantile_ms(q);
     let summary = serde_json::json!({
@@ -929,6 +1071,7 @@ async fn run(args: Args) -> i32 {
         "concurrency": args.concurrency,
         "rate": args.rate,
         "press_after_ms": args.press_after_ms,
+        "srtp": args.srtp.then_some(srtp::SUITE),
         "attempted": attempted,
         "completed": completed,
         "pressed": pressed,
@@ -947,6 +1090,7 @@ async fn run(args: Args) -> i32 {
             "out_of_order": out_of_order,
             "receiver_socket_drops": rx_drops,
             "stray": stray,
+            "srtp_auth_failed": srtp_failed,
             "gap_ms": {"n": hist.n, "p50": gap(0.5), "p99": gap(0.99), "p999": gap(0.999), "max": hist.max_ns as f64 / 1e6,
                         "outside_20pm2": hist.outside(2.0)},
         },
