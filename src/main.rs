@@ -366,6 +366,11 @@ fn spawn_reloader(overrides: Overrides, ctx: Arc<CallContext>, surveys: api::Sur
                     {
                         tracing::warn!("sip_listen, sip_tls_listen, http_listen, database_url and rtp_ports take effect only after a restart");
                     }
+                    if new.srtp != old.srtp
+                        || new.srtp_keys_in_cleartext != old.srtp_keys_in_cleartext
+                    {
+                        tracing::warn!("media.srtp and media.srtp_allow_keys_in_cleartext take effect only after a restart");
+                    }
                     // The certificate files are read again (a renewed
                     // certificate); open TLS connections keep theirs.
                     if let Some(settings) = &new.tls {
