@@ -146,7 +146,7 @@ impl Stream {
     }
 
     /// Writes (and, unless on hold, sends) the frames due at `tick`.
-    fn send_due(&self, tick: u64) {
+    fn send_due(&self, tick: u64, max_catch_up: Duration) {
         let mut finished = false;
         {
             let mut st = self.lock();
@@ -159,9 +159,9 @@ impl Stream {
             let Some(target) = st.target else {
                 return;
             };
-            // Up to MAX_CATCH_UP of missed frames go out now; beyond that
+            // Up to `max_catch_up` of missed frames go out now; beyond that
             // the lost time is skipped.
-            let burst = MAX_CATCH_UP.as_millis() as u64 / PTIME.as_millis() as u64;
+            let burst = max_catch_up.as_millis() as u64 / PTIME.as_millis() as u64;
             let frames = if due > burst {
                 let missed = (due - 1) as u32;
                 st.sender.skip_samples(missed * FRAME_SAMPLES as u32);
@@ -246,17 +246,21 @@ struct Pacer {
     wake: Condvar,
     /// Tick 0 of this thread (threads are out of phase, see `pacers`).
     epoch: Instant,
+    /// Behind by more than this, the thread jumps ahead and its streams skip
+    /// what they lost (`MAX_CATCH_UP`; tests set their own).
+    max_catch_up: Duration,
 }
 
 impl Pacer {
     /// A pacing thread whose tick 0 is at `epoch`.
-    fn spawn(name: String, epoch: Instant) -> Arc<Pacer> {
+    fn spawn(name: String, epoch: Instant, max_catch_up: Duration) -> Arc<Pacer> {
         let p = Arc::new(Pacer {
             slots: (0..SLOTS).map(|_| Mutex::new(Vec::new())).collect(),
             streams: AtomicUsize::new(0),
             resume: Mutex::new(None),
             wake: Condvar::new(),
             epoch,
+            max_catch_up,
         });
         let p2 = Arc::clone(&p);
         std::thread::Builder::new()
@@ -335,7 +339,7 @@ fn pacers() -> &'static [Arc<Pacer>] {
             .map(|i| {
                 // Threads tick out of phase so their bursts do not coincide.
                 let offset = TICK * i as u32 / n as u32;
-                Pacer::spawn(format!("rtp-pacer-{i}"), epoch + offset)
+                Pacer::spawn(format!("rtp-pacer-{i}"), epoch + offset, MAX_CATCH_UP)
             })
             .collect()
     })
@@ -376,14 +380,14 @@ fn run(p: &Pacer) {
         let now = Instant::now();
         if due > now {
             std::thread::sleep(due - now);
-        } else if now - due > MAX_CATCH_UP {
+        } else if now - due > p.max_catch_up {
             // Far behind (the machine stalled us): jump to now; each stream
             // notices the gap from its own last tick and skips what it lost.
             tick = ((now - p.epoch).as_nanos() / TICK.as_nanos()) as u64;
         }
         let slot = lock(&p.slots[(tick % SLOTS) as usize]);
         for s in slot.iter() {
-            s.send_due(tick);
+            s.send_due(tick, p.max_catch_up);
         }
         drop(slot);
         tick += 1;
