@@ -369,7 +369,9 @@ fn parse_rtpmap(v: &str) -> Option<(u8, String, u32)> {
     // a=rtpmap:101 telephone-event/8000
     let (pt, enc) = v.trim().split_once(char::is_whitespace)?;
     let mut parts = enc.trim().split('/');
-    let name = parts.next()?.to_string();
+    // The name as the codec choice reads it: a stray CR or space inside the
+    // line (a bare CR is no line end, RFC 4566 §5) is not part of it.
+    let name = parts.next()?.trim().to_string();
     let rate = parts.next()?.parse().ok()?;
     Some((pt.parse().ok()?, name, rate))
 }
@@ -554,6 +556,16 @@ mod tests {
         let sd = SessionDescription::parse(srtp.as_bytes()).unwrap();
         assert!(sd.negotiate(&SrtpTerms::off()).is_err());
         assert!(SessionDescription::parse(b"garbage").is_err());
+    }
+
+    #[test]
+    fn an_rtpmap_name_is_read_without_stray_whitespace() {
+        // Found by the sdp_offer_answer fuzz target: "PCMA\r" was taken as
+        // PCMA for the codec but kept as "PCMA\r" in the parsed rtpmap.
+        let sdp =
+            "v=0\r\nc=IN IP4 10.0.0.1\r\nm=audio 4000 RTP/AVP 8\r\na=rtpmap:8 PCMA\r/8000\r\n";
+        let offer = SessionDescription::parse(sdp.as_bytes()).unwrap();
+        assert_eq!(offer.media[0].rtpmap, vec![(8, "PCMA".to_string(), 8000)]);
     }
 
     #[test]
