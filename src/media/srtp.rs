@@ -9,6 +9,7 @@
 //! of RFC 3711 §3.1, the SRTCP checks it skips, and telling a forged packet
 //! from a replayed one so that each is counted.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -271,6 +272,25 @@ impl Unprotector {
         }
     }
 
+    /// The packet as the crate reads it: without the MKI, which RFC 3711
+    /// §3.1 puts between the encrypted portion and the `tag`-byte tag, not
+    /// itself authenticated; it must name the key. The caller has checked
+    /// that the datagram is long enough for both.
+    fn without_mki<'a>(&self, datagram: &'a [u8], tag: usize) -> Result<Cow<'a, [u8]>, Dropped> {
+        let Some(m) = self.mki else {
+            return Ok(Cow::Borrowed(datagram));
+        };
+        let len = usize::from(m.len);
+        let at = datagram.len() - tag - len;
+        if !m.matches(&datagram[at..at + len]) {
+            return Err(Dropped::Auth);
+        }
+        let mut v = Vec::with_capacity(datagram.len() - len);
+        v.extend_from_slice(&datagram[..at]);
+        v.extend_from_slice(&datagram[at + len..]);
+        Ok(Cow::Owned(v))
+    }
+
     /// RFC 3711 §3.3: the plain RTP packet, or why it was dropped.
     pub fn unprotect_rtp(&mut self, datagram: &[u8]) -> Result<Bytes, Dropped> {
         let tag = self.suite.tag_len();
@@ -280,28 +300,12 @@ impl Unprotector {
         if datagram.len() < super::rtp::HEADER_LEN + mki + tag {
             return Err(Dropped::Auth);
         }
-        let stripped;
-        let packet = match self.mki {
-            None => datagram,
-            // RFC 3711 §3.1: the MKI sits between the encrypted portion and
-            // the tag and is not itself authenticated; it must name the key.
-            Some(m) => {
-                let at = datagram.len() - tag - mki;
-                if !m.matches(&datagram[at..at + mki]) {
-                    return Err(Dropped::Auth);
-                }
-                let mut v = Vec::with_capacity(datagram.len() - mki);
-                v.extend_from_slice(&datagram[..at]);
-                v.extend_from_slice(&datagram[at + mki..]);
-                stripped = v;
-                &stripped[..]
-            }
-        };
+        let packet = self.without_mki(datagram, tag)?;
         let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
         if !self.rtp_ssrcs.admits(ssrc) {
             return Err(Dropped::Auth);
         }
-        let opened = self.ctx.decrypt_rtp(packet).map_err(classify);
+        let opened = self.ctx.decrypt_rtp(&packet).map_err(classify);
         self.rtp_ssrcs.record(ssrc, opened.is_ok());
         opened
     }
@@ -319,26 +323,12 @@ impl Unprotector {
         if datagram[index_at] & 0x80 == 0 {
             return Err(Dropped::Auth);
         }
-        let stripped;
-        let packet = match self.mki {
-            None => datagram,
-            Some(m) => {
-                let at = datagram.len() - SRTCP_TAG_LEN - mki;
-                if !m.matches(&datagram[at..at + mki]) {
-                    return Err(Dropped::Auth);
-                }
-                let mut v = Vec::with_capacity(datagram.len() - mki);
-                v.extend_from_slice(&datagram[..at]);
-                v.extend_from_slice(&datagram[at + mki..]);
-                stripped = v;
-                &stripped[..]
-            }
-        };
+        let packet = self.without_mki(datagram, SRTCP_TAG_LEN)?;
         let ssrc = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
         if !self.rtcp_ssrcs.admits(ssrc) {
             return Err(Dropped::Auth);
         }
-        let checked = self.ctx.decrypt_rtcp(packet).map(|_| ()).map_err(classify);
+        let checked = self.ctx.decrypt_rtcp(&packet).map(|_| ()).map_err(classify);
         self.rtcp_ssrcs.record(ssrc, checked.is_ok());
         checked
     }
