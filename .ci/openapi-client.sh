@@ -36,6 +36,8 @@ trap cleanup EXIT
 
 http=$(free_port)
 sip=$(free_port "$http")
+# A free RTP range (another daemon on this machine may hold a fixed one).
+rtp="$(free_port media 41200 101)"
 mkdir -p "$WORK/recordings"
 cat >"$WORK/smileyd.toml" <<TOML
 sip_listen = "127.0.0.1:$sip"
@@ -45,7 +47,7 @@ prompts_dir = "$ROOT/prompts"
 recordings_dir = "$WORK/recordings"
 custom_prompts_dir = "$WORK/prompts-custom"
 journal_path = "$WORK/smileyd.journal"
-rtp_ports = "41200-41300"
+rtp_ports = "$rtp-$((rtp + 100))"
 TOML
 token=$("$bin" --config "$WORK/smileyd.toml" token create --scope admin --name openapi-client 2>/dev/null)
 "$bin" --config "$WORK/smileyd.toml" >"$WORK/smileyd.log" 2>&1 &

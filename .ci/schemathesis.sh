@@ -33,6 +33,8 @@ trap cleanup EXIT
 
 http=$(free_port)
 sip=$(free_port "$http")
+# A free RTP range (another daemon on this machine may hold a fixed one).
+rtp="$(free_port media 41000 101)"
 mkdir -p "$work/recordings"
 cat >"$work/smileyd.toml" <<TOML
 sip_listen = "127.0.0.1:$sip"
@@ -41,7 +43,7 @@ database_url = "sqlite://$work/smileyd.db"
 prompts_dir = "prompts"
 recordings_dir = "$work/recordings"
 journal_path = "$work/smileyd.journal"
-rtp_ports = "41000-41100"
+rtp_ports = "$rtp-$((rtp + 100))"
 TOML
 
 token=$("$bin" --config "$work/smileyd.toml" token create --scope admin --name schemathesis 2>/dev/null)
