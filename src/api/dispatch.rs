@@ -71,7 +71,7 @@ pub fn spawn_dispatcher(store: Store, settings: DispatchSettings) -> tokio::task
                 return;
             }
         };
-        let mut wake = store.subscribe();
+        let mut wake = store.subscribe_deliveries();
         let lease_ms = i64::try_from(settings.lease.as_millis()).unwrap_or(60_000);
         loop {
             wake.borrow_and_update();

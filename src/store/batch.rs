@@ -13,10 +13,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use super::events::{self, EventKind};
 use super::rollup::{self, Tallied};
+use super::sql::Script;
 use super::{call, measurement, CallRecord, NewMeasurement, Store, StoreError};
 
 /// A write taking longer than this is logged with its phases.
@@ -36,6 +39,11 @@ fn slow_write_log_due() -> bool {
     due
 }
 
+/// How long the writer lets a batch gather after its first entry: the
+/// commit's fixed cost (statements, the fsync, the wake-ups of the
+/// database thread) is shared by every entry that arrives meanwhile, and a
+/// caller's thanks starts this much later at most.
+const GATHER: Duration = Duration::from_millis(10);
 /// Most entries in one transaction.
 const MAX_BATCH: usize = 256;
 /// Entries waiting for the writer before callers wait to queue.
@@ -67,13 +75,28 @@ impl Store {
         calls: &[&CallRecord],
     ) -> Result<(), StoreError> {
         let started = Instant::now();
+        let mut conn = self.pool.acquire().await?;
+        self.write_batch_on(&mut conn, started, measurements, calls)
+            .await
+    }
+
+    /// `write_batch` on a connection the caller holds (`started`: when the
+    /// write began, for the slow-write log).
+    async fn write_batch_on(
+        &self,
+        conn: &mut AnyConnection,
+        started: Instant,
+        measurements: &[&NewMeasurement],
+        calls: &[&CallRecord],
+    ) -> Result<(), StoreError> {
         let result = async {
-            let mut tx = self.begin_write().await?;
+            let mut tx = self.begin_write_on(conn).await?;
             let began = started.elapsed();
             let new_ms = measurement::insert_new(&mut tx, measurements).await?;
             let new_calls = call::insert_new(&mut tx, calls).await?;
             let tallied: Vec<Tallied> = new_ms.iter().map(|m| Tallied::from(*m)).collect();
-            rollup::add_all(&mut tx, &tallied).await?;
+            let mut script = Script::default();
+            rollup::add_all(&mut script, &tallied);
             let events: Vec<(EventKind, String)> = new_ms
                 .iter()
                 .map(|m| (EventKind::Measurement, m.id.to_string()))
@@ -83,17 +106,17 @@ impl Store {
                         .map(|c| (EventKind::Call, c.id.to_string())),
                 )
                 .collect();
-            if !events.is_empty() {
-                events::append_events(&mut tx, &events).await?;
-            }
+            let deliveries = events::push_events(&mut script, &events);
+            let changed = script.run(&mut tx).await?;
+            let queued = deliveries.is_some_and(|i| changed.get(i).is_some_and(|n| *n > 0));
             let written = started.elapsed();
             tx.commit().await?;
-            Ok::<_, StoreError>((!events.is_empty(), began, written))
+            Ok::<_, StoreError>((!events.is_empty(), queued, began, written))
         }
         .await;
         let took = started.elapsed();
         self.observe_write(took);
-        let (any, began, written) = result?;
+        let (any, queued, began, written) = result?;
         if took >= SLOW_WRITE && slow_write_log_due() {
             // Where the time went: waiting for a connection (and, on
             // PostgreSQL, the writers' lock), the statements, or the commit.
@@ -108,7 +131,7 @@ impl Store {
             );
         }
         if any {
-            self.announce();
+            self.announce(queued);
         }
         Ok(())
     }
@@ -134,9 +157,24 @@ impl Store {
 
 /// Takes everything waiting (up to `MAX_BATCH`), commits it at once, and
 /// answers each job. While one batch commits the next one gathers.
+///
+/// The writer keeps one connection for itself: SQLite drops a connection's
+/// page cache whenever another connection wrote since its last use, so a
+/// writer taking whichever pooled connection is free reads the tables'
+/// upper pages from the file again on most commits.
 async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut held: Option<PoolConnection<Any>> = None;
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        if jobs.len() < MAX_BATCH {
+            tokio::time::sleep(GATHER).await;
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
         let ms: Vec<&NewMeasurement> = jobs
             .iter()
             .filter_map(|j| match &j.item {
@@ -151,7 +189,20 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
                 Grouped::Measurement(_) => None,
             })
             .collect();
-        match store.write_batch(&ms, &cs).await {
+        let started = Instant::now();
+        let written = match held.as_mut() {
+            Some(conn) => Ok(conn),
+            None => store.pool.acquire().await.map(|c| held.insert(c)),
+        };
+        let written = match written {
+            Ok(conn) => store.write_batch_on(conn, started, &ms, &cs).await,
+            Err(e) => Err(e.into()),
+        };
+        if written.is_err() {
+            // Maybe the connection broke: the next batch takes a fresh one.
+            held = None;
+        }
+        match written {
             Ok(()) => {
                 for j in jobs.drain(..) {
                     let _ = j.done.send(Ok(()));

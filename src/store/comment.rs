@@ -112,7 +112,7 @@ impl Store {
         .await;
         self.observe_write(started.elapsed());
         if result? {
-            self.announce();
+            self.announce(true);
         }
         Ok(())
     }
@@ -155,7 +155,7 @@ impl Store {
         }
         tx.commit().await?;
         if n == 1 {
-            self.announce();
+            self.announce(true);
         }
         Ok(n == 1)
     }

@@ -158,6 +158,10 @@ pub(crate) async fn open(
                     Some(Duration::from_secs(1800))
                 })
                 .acquire_timeout(ACQUIRE_TIMEOUT)
+                // A local file has no link to test, and the ping sqlx would
+                // send on every checkout is a round trip to the connection's
+                // thread: a third of the commands of a rating's batch.
+                .test_before_acquire(false)
                 .after_connect(move |conn, _meta| Box::pin(sqlite_session(conn, timeout_ms)))
                 .connect(&url)
                 .await?;

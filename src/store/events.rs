@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
-use super::sql::{Bind, Sql, CHUNK};
+use super::sql::{Bind, Script, Sql, CHUNK};
 use super::time::{from_ms, to_ms};
 use super::{Backend, Store, StoreError};
 
@@ -82,7 +82,23 @@ impl Store {
     pub(crate) async fn begin_write(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let tx = self.pool.begin().await?;
+        self.lock_events(tx).await
+    }
+
+    /// `begin_write` on a connection the caller holds.
+    pub(crate) async fn begin_write_on<'c>(
+        &self,
+        conn: &'c mut AnyConnection,
+    ) -> Result<sqlx::Transaction<'c, sqlx::Any>, StoreError> {
+        let tx = sqlx::Connection::begin(conn).await?;
+        self.lock_events(tx).await
+    }
+
+    async fn lock_events<'c>(
+        &self,
+        mut tx: sqlx::Transaction<'c, sqlx::Any>,
+    ) -> Result<sqlx::Transaction<'c, sqlx::Any>, StoreError> {
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(EVENT_LOCK)
@@ -93,26 +109,36 @@ impl Store {
     }
 
     /// Appends an event inside the caller's write transaction and, for
-    /// published kinds, one pending delivery per active webhook. Returns the
-    /// event id.
+    /// published kinds, one pending delivery per active webhook.
     pub(crate) async fn append_event(
         &self,
         conn: &mut AnyConnection,
         kind: EventKind,
         subject_id: &str,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<(), StoreError> {
         append_events(conn, &[(kind, subject_id.to_owned())]).await
     }
 
-    /// Tells local listeners (SSE streams, the webhook dispatcher) that
-    /// events were committed; listeners also poll, for other daemons' rows.
-    pub(crate) fn announce(&self) {
+    /// Tells local listeners (SSE streams; the webhook dispatcher when
+    /// `deliveries` were queued too) that events were committed; listeners
+    /// also poll, for other daemons' rows.
+    pub(crate) fn announce(&self, deliveries: bool) {
         self.events.send_modify(|n| *n = n.wrapping_add(1));
+        if deliveries {
+            self.deliveries.send_modify(|n| *n = n.wrapping_add(1));
+        }
     }
 
     /// A receiver that changes whenever this process commits events.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.events.subscribe()
+    }
+
+    /// A receiver that changes whenever this process queues webhook
+    /// deliveries (the dispatcher's wake-up: without webhooks a rating does
+    /// not make it read the outbox).
+    pub fn subscribe_deliveries(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.deliveries.subscribe()
     }
 
     /// Events with id greater than `after`, oldest first, at most `limit`.
@@ -153,59 +179,72 @@ impl Store {
 
 /// Appends events in the order given, inside the caller's write transaction
 /// (whose lock keeps ids in commit order, see `Store::begin_write`), plus one
-/// pending delivery per active webhook for each published one: three
-/// statements however many events. Returns the last id (0 for none).
+/// pending delivery per active webhook for each published one.
 pub(crate) async fn append_events(
     conn: &mut AnyConnection,
     events: &[(EventKind, String)],
-) -> Result<i64, StoreError> {
-    let last: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) AS id FROM events")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("id")?;
+) -> Result<(), StoreError> {
+    let mut script = Script::default();
+    push_events(&mut script, events);
+    script.run(conn).await?;
+    Ok(())
+}
+
+/// Adds to `script` the statements that append `events` (see
+/// `append_events`): two however many events, the ids numbered on from the
+/// highest in the same statement. Returns the index in the script of the
+/// statement queueing webhook deliveries, if any event is published.
+pub(crate) fn push_events(script: &mut Script, events: &[(EventKind, String)]) -> Option<usize> {
     if events.is_empty() {
-        return Ok(last);
+        return None;
     }
     let now = to_ms(Utc::now());
-    let mut id = last;
+    let mut n: i64 = 0;
     for chunk in events.chunks(CHUNK) {
-        let mut sql = Sql::new("INSERT INTO events (id, created_at, kind, subject_id) VALUES ");
+        let mut sql = Sql::new("");
+        let at = sql.bind(Bind::Int(now));
         let rows: Vec<String> = chunk
             .iter()
-            .map(|(kind, subject)| {
-                id += 1;
-                let vals = [
-                    sql.bind(Bind::Int(id)),
-                    sql.bind(Bind::Int(now)),
+            .enumerate()
+            .map(|(i, (kind, subject))| {
+                let (kind, subject) = (
                     sql.bind(Bind::Text(kind.as_str().into())),
                     sql.bind(Bind::Text(subject.clone())),
-                ];
-                format!("({})", vals.join(", "))
+                );
+                format!("({}, {kind}, {subject})", i + 1)
             })
             .collect();
-        sql.push(&rows.join(", "));
-        sql.query().execute(&mut *conn).await?;
-    }
-    if events.iter().any(|(kind, _)| kind.is_published()) {
-        let mut sql = Sql::new("");
-        let published: Vec<String> = EventKind::ALL
-            .iter()
-            .filter(|k| k.is_published())
-            .map(|k| sql.bind(Bind::Text(k.as_str().into())))
-            .collect();
-        let (first, top, at) = (
-            sql.bind(Bind::Int(last + 1)),
-            sql.bind(Bind::Int(id)),
-            sql.bind(Bind::Int(now)),
-        );
+        n += chunk.len() as i64;
+        // One statement instead of reading the highest id first: the
+        // SELECT is evaluated before any row goes in, on both databases.
         sql.push(&format!(
-            "INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, \
-             next_attempt_at, created_at) \
-             SELECT w.id, e.id, 'pending', 0, {at}, {at} FROM webhooks w JOIN events e \
-             ON e.id BETWEEN {first} AND {top} AND e.kind IN ({}) WHERE w.active = 1",
-            published.join(", ")
+            "INSERT INTO events (id, created_at, kind, subject_id) \
+             SELECT hi.id + v.column1, {at}, v.column2, v.column3 \
+             FROM (SELECT COALESCE(MAX(id), 0) AS id FROM events) hi, \
+             (VALUES {}) v",
+            rows.join(", ")
         ));
-        sql.query().execute(&mut *conn).await?;
+        script.push(sql);
     }
-    Ok(id)
+    if !events.iter().any(|(kind, _)| kind.is_published()) {
+        return None;
+    }
+    let mut sql = Sql::new("");
+    let published: Vec<String> = EventKind::ALL
+        .iter()
+        .filter(|k| k.is_published())
+        .map(|k| sql.bind(Bind::Text(k.as_str().into())))
+        .collect();
+    // Ours are the newest `n`: the transaction's lock keeps other writers out.
+    let (count, at) = (sql.bind(Bind::Int(n)), sql.bind(Bind::Int(now)));
+    sql.push(&format!(
+        "INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, \
+         next_attempt_at, created_at) \
+         SELECT w.id, e.id, 'pending', 0, {at}, {at} FROM webhooks w JOIN events e \
+         ON e.id > (SELECT MAX(id) FROM events) - {count} AND e.kind IN ({}) \
+         WHERE w.active = 1",
+        published.join(", ")
+    ));
+    script.push(sql);
+    Some(script.len() - 1)
 }

@@ -139,7 +139,7 @@ impl Store {
         self.append_event(&mut tx, EventKind::FollowUp, measurement_id)
             .await?;
         tx.commit().await?;
-        self.announce();
+        self.announce(true);
         Ok(if before.is_some() {
             Marked::Replaced
         } else {
@@ -162,7 +162,7 @@ impl Store {
         }
         tx.commit().await?;
         if n == 1 {
-            self.announce();
+            self.announce(true);
         }
         Ok(n == 1)
     }

@@ -59,6 +59,8 @@ pub struct Store {
     backend: Backend,
     /// Bumped after every commit that wrote events, to wake listeners.
     events: Arc<watch::Sender<u64>>,
+    /// Bumped when a commit queued webhook deliveries.
+    deliveries: Arc<watch::Sender<u64>>,
     /// The group-commit writer (see `batch`), started on first use.
     group: batch::GroupQueue,
     /// Held by every clone: the WAL checkpoint task stops with the last one.
@@ -87,6 +89,7 @@ impl Store {
             pool,
             backend,
             events: Arc::new(watch::Sender::new(0)),
+            deliveries: Arc::new(watch::Sender::new(0)),
             group: Default::default(),
             _alive: alive,
             db_write: Arc::default(),

@@ -10,10 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::AnyConnection;
-
-use super::sql::{Bind, Sql, CHUNK};
-use super::StoreError;
+use super::sql::{Bind, Script, Sql, CHUNK};
 
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 pub(crate) const DAY_MS: i64 = 86_400_000;
@@ -131,15 +128,13 @@ pub(crate) struct Tallied<'a> {
     pub score: i64,
 }
 
-/// Adds answers to every tally, inside their transaction: the answers are
-/// summed per tally row first, so a batch costs one upsert statement per
-/// table however many answers it holds.
-pub(crate) async fn add_all(
-    conn: &mut AnyConnection,
-    answers: &[Tallied<'_>],
-) -> Result<(), StoreError> {
+/// Adds answers to every tally, as statements of the caller's script (run
+/// inside its transaction): the answers are summed per tally row first, so
+/// a batch costs one upsert statement per table however many answers it
+/// holds.
+pub(crate) fn add_all(script: &mut Script, answers: &[Tallied<'_>]) {
     if answers.is_empty() {
-        return Ok(());
+        return;
     }
     for (table, unit) in [
         ("tally_hour", HOUR_MS),
@@ -172,12 +167,11 @@ pub(crate) async fn add_all(
             (key, n)
         });
         upsert_counts(
-            conn,
+            script,
             &format!("{table}_all"),
             "survey, kind, bucket, score",
             all,
-        )
-        .await?;
+        );
         let per = per
             .into_iter()
             .map(|((survey, kind, bucket, agent, queue, score), n)| {
@@ -192,24 +186,22 @@ pub(crate) async fn add_all(
                 (key, n)
             });
         upsert_counts(
-            conn,
+            script,
             table,
             "survey, kind, bucket, agent, queue, score",
             per,
-        )
-        .await?;
+        );
     }
-    Ok(())
 }
 
 /// Adds `n` to the row of each key (`columns` is the table's primary key),
 /// creating missing rows; keys must be distinct.
-async fn upsert_counts(
-    conn: &mut AnyConnection,
+fn upsert_counts(
+    script: &mut Script,
     table: &str,
     columns: &str,
     rows: impl Iterator<Item = (Vec<Bind>, i64)>,
-) -> Result<(), StoreError> {
+) {
     let rows: Vec<_> = rows.collect();
     for chunk in rows.chunks(CHUNK) {
         let mut sql = Sql::new(&format!("INSERT INTO {table} ({columns}, n) VALUES "));
@@ -226,9 +218,8 @@ async fn upsert_counts(
         sql.push(&format!(
             " ON CONFLICT ({columns}) DO UPDATE SET n = {table}.n + excluded.n"
         ));
-        sql.query().execute(&mut *conn).await?;
+        script.push(sql);
     }
-    Ok(())
 }
 
 #[cfg(test)]

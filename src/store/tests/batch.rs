@@ -6,6 +6,7 @@ use super::*;
 
 both_backends!(
     batch_stores_each_once_in_order,
+    deliveries_wake_the_dispatcher_only_when_queued,
     rollups_match_raw_counts,
     scales_counted_per_survey,
 );
@@ -79,6 +80,37 @@ async fn batch_stores_each_once_in_order(store: Store) {
     let due = store.claim_deliveries(100, 60_000).await.expect("claim");
     assert_eq!(due.len(), 22);
     assert!(due.iter().all(|d| d.kind == EventKind::Measurement));
+}
+
+/// A batch wakes the webhook dispatcher only when it queued a delivery:
+/// without an active webhook a rating does not make it read the outbox.
+async fn deliveries_wake_the_dispatcher_only_when_queued(store: Store) {
+    let wake = store.subscribe_deliveries();
+    let mut events = store.subscribe();
+    let first = rating(Some("ann"), Rating::Happy, T0);
+    store.write_batch(&[&first], &[]).await.expect("batch");
+    assert!(events.has_changed().expect("open"), "events announced");
+    assert!(!wake.has_changed().expect("open"), "no webhook: no wake-up");
+    events.borrow_and_update();
+
+    store
+        .sync_config_webhooks(&[("http://127.0.0.1:9/a".into(), "0123456789abcdef".into())])
+        .await
+        .expect("sync");
+    let done = call(Some("ann"), CallOutcome::Rated, T0);
+    store.write_batch(&[], &[&done]).await.expect("call batch");
+    assert!(events.has_changed().expect("open"));
+    assert!(
+        !wake.has_changed().expect("open"),
+        "call events are not published"
+    );
+
+    let second = rating(Some("ann"), Rating::Sad, T0 + 1);
+    store.write_batch(&[&second], &[]).await.expect("batch");
+    assert!(wake.has_changed().expect("open"), "a delivery was queued");
+    let due = store.claim_deliveries(10, 60_000).await.expect("claim");
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].subject_id, second.id.to_string());
 }
 
 /// Figures read from the rollups (with their hour and raw corrections) equal
