@@ -33,9 +33,9 @@ use super::srtp::Protector;
 use super::stats::MediaStats;
 
 /// How often a pacing thread wakes.
-const TICK: Duration = Duration::from_millis(1);
+const TICK: Duration = Duration::from_millis(5);
 /// Slots per packet interval (PTIME / TICK).
-const SLOTS: u64 = 20;
+const SLOTS: u64 = 4;
 /// Behind by more than this, a stream skips the lost frames.
 const MAX_CATCH_UP: Duration = Duration::from_millis(100);
 /// Streams a pacing thread takes before the next thread gets any (about
