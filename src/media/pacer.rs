@@ -1,9 +1,10 @@
 //! One pacing loop for every call's outgoing RTP, instead of a timer per
-//! call: a few threads (one per core) wake every millisecond and send the
-//! 20 ms frame of each stream whose turn it is. Each stream is put in one
-//! of 20 one-millisecond slots when it starts and stays there, so its
-//! packets leave exactly 20 ms apart; the streams of one tick go out back
-//! to back. Per packet this costs a mutex and a `sendto`, not a task wake-up,
+//! call: a few threads (one per core) wake every 5 ms and send the 20 ms
+//! frame of each stream whose turn it is. Each stream is put in one of 4
+//! five-millisecond slots when it starts and stays there, so its packets
+//! leave exactly 20 ms apart; the streams of one tick go out back to back.
+//! A wake-up costs more than a dozen sends on a virtual machine, which is
+//! why the tick is not finer. Per packet this costs a mutex and a `sendto`, not a task wake-up,
 //! a timer-wheel entry and a `select!` over the session's channels.
 //!
 //! The threads sleep to absolute deadlines and are not Tokio workers, so a
@@ -39,7 +40,7 @@ const SLOTS: u64 = 4;
 /// Behind by more than this, a stream skips the lost frames.
 const MAX_CATCH_UP: Duration = Duration::from_millis(100);
 /// Streams a pacing thread takes before the next thread gets any (about
-/// 20 a tick, some 100 µs of sending per millisecond).
+/// 100 a tick, some 300 µs of sending every 5 ms).
 const FILL: usize = 400;
 
 /// A prompt being played.
