@@ -30,6 +30,8 @@
 #            --level-generator sipp|smiley-load (default sipp)
 #            --srtp (smiley-load offers SRTP; smileyd takes SDES keys over UDP)
 #            --pin (smileyd on CPU 1; sipp, dumpcap and the monitor on CPU 0)
+#            --no-capture (no dumpcap: the capture's taps on lo clone every
+#            packet in the sender's system call; no RTP gap figures)
 #            --perf SECS (perf record -e cpu-clock -g on smileyd for SECS s,
 #            from 8 s into each step: DIR/<step>/perf.data)
 #   SMILEYD_WRAP="valgrind --tool=callgrind ..." runs smileyd under a tool
@@ -79,6 +81,7 @@ SRTP=""
 # --pin: smileyd and the generator on separate cores, so that neither
 # takes the other's CPU and smileyd's own cost and timing are on one core.
 PIN=""
+CAPTURE=1
 PERF_SECS=""
 
 while (($#)); do
@@ -101,8 +104,9 @@ while (($#)); do
     --level-generator) LEVEL_GENERATOR="$2"; shift ;;
     --srtp) SRTP=1 ;;
     --pin) PIN=1 ;;
+    --no-capture) CAPTURE="" ;;
     --perf) PERF_SECS="$2"; shift ;;
-    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -308,7 +312,7 @@ run_step() {
     # source ports divisible by SAMPLE: about 100 calls whatever the step).
     local sample=2
     while ((sample * 50 < calls)); do sample=$((sample * 2)); done
-    if [[ -z "$SMOKE" ]] && command -v dumpcap >/dev/null; then
+    if [[ -z "$SMOKE" && -n "$CAPTURE" ]] && command -v dumpcap >/dev/null; then
       ${PIN:+taskset -c 0} ${NICE:+nice -n "$NICE"} dumpcap -q -i lo -P -B 64 -s 96 \
         -f "udp and dst port $mport and udp[0:2] % $sample == 0" \
         -w "$dir/rtp.pcap" >"$dir/dumpcap.log" 2>&1 &
@@ -394,6 +398,7 @@ main() {
     [[ -n "$LEVELS" ]] && echo "levels: $LEVELS from $LEVEL_GENERATOR (limit/3.85 calls/s, ${LEVEL_SECS} s after ramp-up, key ${LEVEL_HOLD_MS} ms after the ACK)"
     echo "media: $([[ -n "$SRTP" ]] && echo "SRTP (SDES, AES_CM_128_HMAC_SHA1_80) from smiley-load" || echo "plain RTP")"
     echo "cpus: $([[ -n "$PIN" ]] && echo "smileyd on CPU 1, generator, capture and monitor on CPU 0 (taskset)" || echo "shared")"
+    echo "capture: $([[ -n "$CAPTURE" ]] && echo "dumpcap on lo (a sample of calls' RTP)" || echo "none (no RTP gap figures)")"
     echo "steps: $STEPS (key after ${HOLD_MS} ms, ramp ${RAMP_SECS} s); rates: ${RATES:-none} (${RATE_SECS} s each, key after ${RATE_HOLD_MS} ms)"
     echo "command: bench/load.sh ${ORIG_ARGS[*]}"
     echo "priority: $([[ -n "$NICE" ]] && echo "nice $NICE for smileyd and the generators" || echo default)${RT:+; smileyd under SCHED_FIFO $RT}${RTP_FIFO:+; RTP pacing threads under SCHED_FIFO $RTP_FIFO}"
