@@ -43,7 +43,7 @@ fn slow_write_log_due() -> bool {
 /// commit's fixed cost (statements, the fsync, the wake-ups of the
 /// database thread) is shared by every entry that arrives meanwhile, and a
 /// caller's thanks starts this much later at most.
-const GATHER: Duration = Duration::from_millis(10);
+const GATHER: Duration = Duration::from_millis(20);
 /// Most entries in one transaction.
 const MAX_BATCH: usize = 256;
 /// Entries waiting for the writer before callers wait to queue.
