@@ -161,10 +161,14 @@ impl Store {
 /// The writer keeps one connection for itself: SQLite drops a connection's
 /// page cache whenever another connection wrote since its last use, so a
 /// writer taking whichever pooled connection is free reads the tables'
-/// upper pages from the file again on most commits.
+/// upper pages from the file again on most commits. A pool of fewer than
+/// three connections (an in-memory database has one) is left whole to the
+/// API and the rest: there the writer returns its connection after each
+/// batch.
 async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
     let mut jobs: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut held: Option<PoolConnection<Any>> = None;
+    let keep = store.pool.options().get_max_connections() >= 3;
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         if jobs.len() < MAX_BATCH {
             tokio::time::sleep(GATHER).await;
@@ -198,7 +202,7 @@ async fn writer(store: Store, mut rx: mpsc::Receiver<Job>) {
             Ok(conn) => store.write_batch_on(conn, started, &ms, &cs).await,
             Err(e) => Err(e.into()),
         };
-        if written.is_err() {
+        if written.is_err() || !keep {
             // Maybe the connection broke: the next batch takes a fresh one.
             held = None;
         }

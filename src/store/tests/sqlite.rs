@@ -78,6 +78,37 @@ async fn in_memory_sqlite_works() {
     );
 }
 
+/// The group-commit writer keeps a connection of its own only when the pool
+/// has room for the rest: with one connection (in memory, or `pool_size =
+/// 1`) a read right after a grouped write must not wait for it.
+#[tokio::test]
+async fn grouped_writes_leave_a_small_pool_to_the_readers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = format!("sqlite://{}", dir.path().join("one.db").display());
+    for url in ["sqlite::memory:", file.as_str()] {
+        let opts = ConnectOptions {
+            pool_size: Some(1),
+            statement_timeout: None,
+        };
+        let store = Store::connect_with(url, &opts).await.expect("open");
+        for i in 0..3 {
+            let m = rating(None, Rating::Happy, T0 + i);
+            store
+                .write_grouped(Grouped::Measurement(m))
+                .await
+                .expect("grouped write");
+            let counts = tokio::time::timeout(
+                Duration::from_secs(2),
+                store.satisfaction(&Filter::default()),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("{url}: a read waited for the writer's connection"))
+            .expect("counts");
+            assert_eq!(counts, Counts::smiley(i + 1, 0), "{url}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn unsupported_url_is_an_error() {
     let err = Store::connect("mysql://u:secret@h/db")
