@@ -108,7 +108,7 @@ impl Store {
                 .collect();
             let deliveries = events::push_events(&mut script, &events);
             let changed = script.run(&mut tx).await?;
-            let queued = deliveries.is_some_and(|i| changed.get(i).is_some_and(|n| *n > 0));
+            let queued = events::deliveries_queued(deliveries, &changed);
             let written = started.elapsed();
             tx.commit().await?;
             Ok::<_, StoreError>((!events.is_empty(), queued, began, written))

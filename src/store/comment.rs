@@ -103,16 +103,18 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-            if inserted == 1 {
-                self.append_event(&mut tx, EventKind::Comment, &id).await?;
-            }
+            let queued = if inserted == 1 {
+                Some(self.append_event(&mut tx, EventKind::Comment, &id).await?)
+            } else {
+                None
+            };
             tx.commit().await?;
-            Ok::<bool, StoreError>(inserted == 1)
+            Ok::<Option<bool>, StoreError>(queued)
         }
         .await;
         self.observe_write(started.elapsed());
-        if result? {
-            self.announce(true);
+        if let Some(queued) = result? {
+            self.announce(queued);
         }
         Ok(())
     }
@@ -150,12 +152,11 @@ impl Store {
         .await?
         .rows_affected();
         if n == 1 {
-            self.append_event(&mut tx, EventKind::CommentDeleted, measurement_id)
+            let queued = self
+                .append_event(&mut tx, EventKind::CommentDeleted, measurement_id)
                 .await?;
-        }
-        tx.commit().await?;
-        if n == 1 {
-            self.announce(true);
+            tx.commit().await?;
+            self.announce(queued);
         }
         Ok(n == 1)
     }

@@ -109,14 +109,18 @@ impl Store {
     }
 
     /// Appends an event inside the caller's write transaction and, for
-    /// published kinds, one pending delivery per active webhook.
+    /// published kinds, one pending delivery per active webhook. Returns
+    /// whether a delivery was queued (for `announce`).
     pub(crate) async fn append_event(
         &self,
         conn: &mut AnyConnection,
         kind: EventKind,
         subject_id: &str,
-    ) -> Result<(), StoreError> {
-        append_events(conn, &[(kind, subject_id.to_owned())]).await
+    ) -> Result<bool, StoreError> {
+        let mut script = Script::default();
+        let deliveries = push_events(&mut script, &[(kind, subject_id.to_owned())]);
+        let changed = script.run(conn).await?;
+        Ok(deliveries_queued(deliveries, &changed))
     }
 
     /// Tells local listeners (SSE streams; the webhook dispatcher when
@@ -177,21 +181,16 @@ impl Store {
     }
 }
 
-/// Appends events in the order given, inside the caller's write transaction
-/// (whose lock keeps ids in commit order, see `Store::begin_write`), plus one
-/// pending delivery per active webhook for each published one.
-pub(crate) async fn append_events(
-    conn: &mut AnyConnection,
-    events: &[(EventKind, String)],
-) -> Result<(), StoreError> {
-    let mut script = Script::default();
-    push_events(&mut script, events);
-    script.run(conn).await?;
-    Ok(())
+/// Whether the delivery statement at `index` (from `push_events`) queued
+/// any row, given the rows each statement of the script changed.
+pub(crate) fn deliveries_queued(index: Option<usize>, changed: &[u64]) -> bool {
+    index.is_some_and(|i| changed.get(i).is_some_and(|n| *n > 0))
 }
 
-/// Adds to `script` the statements that append `events` (see
-/// `append_events`): two however many events, the ids numbered on from the
+/// Adds to `script` the statements that append `events` in the order given,
+/// inside the caller's write transaction (whose lock keeps ids in commit
+/// order, see `Store::begin_write`), plus one pending delivery per active
+/// webhook for each published one: two statements however many events, the ids numbered on from the
 /// highest in the same statement. Returns the index in the script of the
 /// statement queueing webhook deliveries, if any event is published.
 pub(crate) fn push_events(script: &mut Script, events: &[(EventKind, String)]) -> Option<usize> {

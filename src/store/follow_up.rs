@@ -136,10 +136,11 @@ impl Store {
         .bind(note)
         .execute(&mut *tx)
         .await?;
-        self.append_event(&mut tx, EventKind::FollowUp, measurement_id)
+        let queued = self
+            .append_event(&mut tx, EventKind::FollowUp, measurement_id)
             .await?;
         tx.commit().await?;
-        self.announce(true);
+        self.announce(queued);
         Ok(if before.is_some() {
             Marked::Replaced
         } else {
@@ -157,12 +158,11 @@ impl Store {
             .await?
             .rows_affected();
         if n == 1 {
-            self.append_event(&mut tx, EventKind::FollowUpDeleted, measurement_id)
+            let queued = self
+                .append_event(&mut tx, EventKind::FollowUpDeleted, measurement_id)
                 .await?;
-        }
-        tx.commit().await?;
-        if n == 1 {
-            self.announce(true);
+            tx.commit().await?;
+            self.announce(queued);
         }
         Ok(n == 1)
     }
